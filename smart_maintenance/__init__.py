@@ -1,0 +1,1 @@
+"""Smart Maintenance: a predictive-maintenance pipeline built on Dagster."""

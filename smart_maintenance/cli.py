@@ -1,0 +1,100 @@
+"""`smart-maintenance`: run the pipeline once, write a synthetic plant, or start the Dagster UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from smart_maintenance.config import HOME_ENV, DataRoot, default_home
+
+
+def _set_home(args: argparse.Namespace) -> DataRoot:
+    if args.home:
+        os.environ[HOME_ENV] = str(Path(args.home).resolve())
+    return DataRoot(default_home()).ensure()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from smart_maintenance.runner import format_summary, run_once
+
+    root = _set_home(args)
+    summary = run_once(root, now=args.now or "", min_file_age_seconds=args.min_file_age,
+                       log_level="DEBUG" if args.verbose else "WARNING")
+    print(format_summary(root, summary))
+    if not summary.success:
+        print("smart-maintenance run: a step failed (see above and the Dagster run logs)", file=sys.stderr)
+        return 1
+    if args.strict and summary.rejected:
+        return 3
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from smart_maintenance.simulation import PlantSpec, simulate_plant
+
+    root = _set_home(args)
+    end = datetime.fromisoformat(args.end) if args.end else datetime.now(timezone.utc).replace(
+        minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=timezone.utc)
+    spec = PlantSpec(end=end, days=args.days, n_equipment=args.equipment, interval_seconds=args.interval,
+                     seed=args.seed, bad_row_fraction=args.bad_row_fraction, layout=args.layout)
+    summary = simulate_plant(root.root, spec)
+    print(f"wrote {summary.readings} readings ({summary.bad_rows} deliberately bad) for {summary.equipment} equipment "
+          f"/ {summary.sensors} sensors in {len(summary.files)} files under {root.landing}")
+    print(f"injected {summary.faults} faults and {summary.failures} failures; ground truth in {root.ground_truth}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from smart_maintenance.runner import ensure_instance_home
+
+    root = _set_home(args)
+    os.environ["DAGSTER_HOME"] = str(ensure_instance_home(root))
+    print(f"data root: {root.root}\nDagster home: {os.environ['DAGSTER_HOME']}\nUI: http://{args.host}:{args.port}", flush=True)
+    dagster = Path(sys.executable).with_name("dagster")
+    os.execv(str(dagster), [str(dagster), "dev", "-m", "smart_maintenance.definitions", "-h", args.host, "-p", str(args.port)])
+    return 0  # pragma: no cover - execv does not return
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smart-maintenance", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help=f"data root (default: ${HOME_ENV}, else data/ in the repository)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", parents=[common], help="ingest everything pending and bring every asset up to date, in process")
+    run.add_argument("--now", help="ISO time taken as 'now' (default: the wall clock)")
+    run.add_argument("--min-file-age", type=float, default=2.0,
+                     help="leave files changed in the last N seconds for the next run (default 2)")
+    run.add_argument("--strict", action="store_true", help="exit 3 when a file was rejected")
+    run.add_argument("--verbose", action="store_true", help="print Dagster's event log while running")
+    run.set_defaults(func=cmd_run)
+
+    sim = sub.add_parser("simulate", parents=[common], help="write a synthetic plant (readings, events, reference data, ground truth)")
+    sim.add_argument("--days", type=float, default=14.0)
+    sim.add_argument("--equipment", type=int, default=12)
+    sim.add_argument("--interval", type=int, default=60, help="seconds between readings")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--end", help="ISO time of the last reading (default: the last full hour)")
+    sim.add_argument("--bad-row-fraction", type=float, default=0.002)
+    sim.add_argument("--layout", choices=["mixed", "long_csv"], default="mixed")
+    sim.set_defaults(func=cmd_simulate)
+
+    ui = sub.add_parser("ui", parents=[common], help="start the Dagster UI with the daemon (sensors and automation running)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Dagster shell: assets, checks, jobs, sensors and schedules that wire the domain core together."""

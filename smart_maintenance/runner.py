@@ -1,0 +1,106 @@
+"""The one-shot run: everything pending in landing/ ingested and every asset brought up to date, in
+process, with the same Definitions the daemon loads. What cron users, CI and benchmarks call."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from smart_maintenance import lake
+from smart_maintenance.config import DataRoot
+
+EMBEDDED_INSTANCE_YAML = """\
+# Embedded Dagster instance of this data root: SQLite storage in this folder, no services to run.
+# For production storage (PostgreSQL) see dagster.yaml at the top of the repository.
+telemetry:
+  enabled: false
+"""
+
+
+def ensure_instance_home(root: DataRoot) -> Path:
+    """The Dagster home to use: DAGSTER_HOME if set, else the data root's embedded SQLite instance."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    home = root.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(EMBEDDED_INSTANCE_YAML)
+    return home
+
+
+def instance_for(root: DataRoot) -> dg.DagsterInstance:
+    home = ensure_instance_home(root)
+    return dg.DagsterInstance.from_config(str(home))
+
+
+@dataclass
+class RunSummary:
+    runs: list[tuple[str, bool, float]] = field(default_factory=list)  # (step, success, seconds)
+    files: list[dict] = field(default_factory=list)  # ledger rows of this run's batch
+
+    @property
+    def success(self) -> bool:
+        return all(ok for _, ok, _ in self.runs)
+
+    @property
+    def rejected(self) -> list[dict]:
+        return [f for f in self.files if f["status"] == "rejected"]
+
+
+def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0, log_level: str = "WARNING") -> RunSummary:
+    """Materialize reference data, ingest pending files, then refresh what depends on them."""
+    from smart_maintenance.definitions import defs  # imported here so SMART_MAINTENANCE_HOME is read first
+
+    loggers = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    summary = RunSummary()
+    with instance_for(root) as instance:
+        started = time.perf_counter()
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey(k) for k in ("equipment", "sensors", "technicians")],
+            run_config=loggers, raise_on_error=False)
+        summary.runs.append(("reference data", result.success, time.perf_counter() - started))
+
+        started = time.perf_counter()
+        config = {"files": [], "min_file_age_seconds": min_file_age_seconds, "now": now}
+        result = defs.resolve_job_def("ingest_landing").execute_in_process(
+            run_config={"ops": {"ingest_landing_files": {"config": config}}, **loggers}, instance=instance,
+            raise_on_error=False)
+        summary.runs.append(("ingest landing files", result.success, time.perf_counter() - started))
+        summary.files = _batch_files(root, result.run_id)
+    return summary
+
+
+def _batch_files(root: DataRoot, run_id: str) -> list[dict]:
+    path = lake.partition_file(root.lake, "ingested_files", "batch", run_id)
+    if path is None:
+        return []
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()
+
+
+def format_summary(root: DataRoot, summary: RunSummary) -> str:
+    lines = []
+    for step, ok, seconds in summary.runs:
+        lines.append(f"{'ok  ' if ok else 'FAIL'} {step:24} {seconds:7.1f} s")
+    files = summary.files
+    if files:
+        by = lambda status: [f for f in files if f["status"] == status]  # noqa: E731
+        total = lambda key: sum(f[key] or 0 for f in files)  # noqa: E731
+        partitions = sorted({p for f in files for p in (f["partitions"] or [])})
+        lines.append(f"files: {len(by('ingested'))} ingested, {len(by('duplicate_file'))} duplicate, "
+                     f"{len(by('rejected'))} rejected")
+        lines.append(f"rows: {total('rows_read')} read = {total('rows_kept')} kept + {total('rows_quarantined')} quarantined "
+                     f"+ {total('rows_duplicate')} duplicates")
+        if partitions:
+            lines.append(f"partitions: {len(partitions)} daily ({partitions[0]} .. {partitions[-1]})")
+        for f in by("rejected"):
+            lines.append(f"rejected: {f['source_file']}: {f['reason']}  (see {f['archived_to']}.error.json)")
+    else:
+        lines.append("files: nothing pending in landing/")
+    lines.append(f"lake: {root.lake}  (DuckDB: read_parquet('{root.lake}/<dataset>/**/*.parquet', hive_partitioning=true))")
+    return "\n".join(lines)

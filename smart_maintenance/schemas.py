@@ -1,0 +1,172 @@
+"""The lake's data contract: every dataset's columns and types, defined once.
+
+Writers cast to these schemas, readers and checks compare against them, tests build frames from them.
+Timestamps are UTC, microsecond precision. The partition column (e.g. `date`) lives in the folder name
+(hive style), not inside the Parquet files.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+SENSOR_READINGS = pa.schema(
+    [
+        ("timestamp", TS),
+        ("equipment_id", pa.string()),
+        ("sensor_id", pa.string()),
+        ("value", pa.float64()),
+        ("sensor_type", pa.string()),
+        ("unit", pa.string()),
+        ("quality", pa.float64()),
+        # 'known', 'unknown_sensor' or 'unknown_equipment': unknown ids are kept and flagged.
+        ("reference_status", pa.string()),
+        ("source_file", pa.string()),
+        ("file_sha256", pa.string()),
+        ("ingested_at", TS),
+    ]
+)
+
+QUARANTINE = pa.schema(
+    [
+        ("source_file", pa.string()),
+        ("file_sha256", pa.string()),
+        ("row_number", pa.int64()),  # 1-based data row in the source file (header excluded)
+        ("reason", pa.string()),  # a stable phrase, e.g. 'non-numeric value'
+        ("detail", pa.string()),  # the specifics, e.g. 'value 250.0 > valid_max 150.0'
+        ("raw_timestamp", pa.string()),
+        ("raw_equipment_id", pa.string()),
+        ("raw_sensor_id", pa.string()),
+        ("raw_value", pa.string()),
+        ("ingested_at", TS),
+    ]
+)
+
+# One row per landing file the pipeline has dealt with: the ledger that makes ingestion exactly-once
+# and carries row conservation (rows_read = rows_kept + rows_quarantined + rows_duplicate).
+INGESTED_FILES = pa.schema(
+    [
+        ("file_sha256", pa.string()),
+        ("source_file", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("kind", pa.string()),  # readings_long, readings_wide, maintenance_events, decisions
+        ("status", pa.string()),  # ingested, duplicate_file, rejected
+        ("rows_read", pa.int64()),
+        ("rows_kept", pa.int64()),
+        ("rows_quarantined", pa.int64()),
+        ("rows_duplicate", pa.int64()),
+        ("rows_replaced", pa.int64()),  # kept rows that superseded an earlier value for the same key
+        ("min_timestamp", TS),
+        ("max_timestamp", TS),
+        ("partitions", pa.list_(pa.string())),
+        ("archived_to", pa.string()),  # where the source file went (archive/ or rejected/)
+        ("reason", pa.string()),  # why a file was rejected or not ingested again
+        ("run_id", pa.string()),
+        ("ingested_at", TS),
+    ]
+)
+
+MAINTENANCE_EVENTS = pa.schema(
+    [
+        ("timestamp", TS),
+        ("equipment_id", pa.string()),
+        ("event_type", pa.string()),
+        ("request_id", pa.string()),
+        ("technician_id", pa.string()),
+        ("notes", pa.string()),
+        ("source_file", pa.string()),
+        ("file_sha256", pa.string()),
+        ("row_number", pa.int64()),
+        ("ingested_at", TS),
+    ]
+)
+
+DECISIONS = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("decision", pa.string()),
+        ("operator", pa.string()),
+        ("justification", pa.string()),
+        ("decided_at", TS),
+        ("source_file", pa.string()),
+        ("file_sha256", pa.string()),
+        ("row_number", pa.int64()),
+    ]
+)
+
+EQUIPMENT = pa.schema(
+    [
+        ("equipment_id", pa.string()),
+        ("site", pa.string()),
+        ("type", pa.string()),
+        ("criticality", pa.string()),  # low, medium, high, critical
+    ]
+)
+
+SENSORS = pa.schema(
+    [
+        ("equipment_id", pa.string()),
+        ("sensor_id", pa.string()),
+        ("sensor_type", pa.string()),
+        ("unit", pa.string()),
+        ("valid_min", pa.float64()),
+        ("valid_max", pa.float64()),
+        ("alarm_limit", pa.float64()),
+    ]
+)
+
+TECHNICIANS = pa.schema(
+    [
+        ("technician_id", pa.string()),
+        ("name", pa.string()),
+        ("skills", pa.string()),  # ';'-separated
+        ("shift_start", pa.string()),  # HH:MM local time
+        ("shift_end", pa.string()),
+        ("timezone", pa.string()),  # IANA name, e.g. Europe/Berlin
+    ]
+)
+
+# --- detection (issue 3); the detection modules own the extra columns ---
+ANOMALY_SCORES = pa.schema(
+    [
+        ("timestamp", TS),
+        ("equipment_id", pa.string()),
+        ("sensor_id", pa.string()),
+        ("value", pa.float64()),
+        ("anomaly_score", pa.float64()),
+        ("is_anomaly", pa.bool_()),
+    ]
+)
+
+ALERTS = pa.schema(
+    [
+        ("alert_id", pa.string()),
+        ("equipment_id", pa.string()),
+        ("sensor_id", pa.string()),
+        ("started_at", TS),
+        ("ended_at", TS),
+        ("severity", pa.string()),
+        ("validation_status", pa.string()),
+    ]
+)
+
+EVENT_TYPES = ("failure", "corrective_repair", "preventive_maintenance", "inspection", "replacement")
+DECISION_VALUES = ("approve", "reject", "defer", "modify")
+
+# Lake datasets written by the foundation, with the partition column their folders use (None: one
+# folder per source file, keyed by its content hash).
+DATASETS: dict[str, pa.Schema] = {
+    "sensor_readings": SENSOR_READINGS,
+    "quarantine": QUARANTINE,
+    "ingested_files": INGESTED_FILES,
+    "maintenance_events": MAINTENANCE_EVENTS,
+    "decisions": DECISIONS,
+    "equipment": EQUIPMENT,
+    "sensors": SENSORS,
+    "technicians": TECHNICIANS,
+}
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()
