@@ -134,20 +134,39 @@ ANOMALY_SCORES = pa.schema(
         ("equipment_id", pa.string()),
         ("sensor_id", pa.string()),
         ("value", pa.float64()),
-        ("anomaly_score", pa.float64()),
-        ("is_anomaly", pa.bool_()),
+        ("anomaly_score", pa.float64()),  # calibrated 0..1: 0.5 is every detector's decision boundary
+        ("is_anomaly", pa.bool_()),  # anomaly_score >= the threshold of the sensor type
+        ("sensor_type", pa.string()),
+        # one calibrated 0..1 score per detector (smart_maintenance.detection.scoring.DETECTORS)
+        ("score_deviation", pa.float64()),
+        ("score_rate_of_change", pa.float64()),
+        ("score_stuck", pa.float64()),
+        ("score_gap", pa.float64()),
+        ("score_out_of_range", pa.float64()),
+        ("score_multivariate", pa.float64()),
+        ("detectors_fired", pa.string()),  # ';'-joined detector names at or above the threshold
+        ("model_version", pa.string()),  # Models.version used to score the reading
     ]
 )
 
 ALERTS = pa.schema(
     [
-        ("alert_id", pa.string()),
+        ("alert_id", pa.string()),  # hash of equipment, sensor and episode start: stable across re-runs
         ("equipment_id", pa.string()),
         ("sensor_id", pa.string()),
         ("started_at", TS),
         ("ended_at", TS),
-        ("severity", pa.string()),
-        ("validation_status", pa.string()),
+        ("severity", pa.string()),  # low, medium, high, critical
+        ("validation_status", pa.string()),  # credible, needs_investigation, suspected_false_positive
+        ("n_readings", pa.int64()),  # anomalous readings in the episode
+        ("peak_score", pa.float64()),
+        ("mean_score", pa.float64()),
+        ("detectors_fired", pa.string()),  # ';'-joined, union over the episode
+        ("is_open", pa.bool_()),  # still anomalous at the sensor's last scored reading
+        ("validation_reasons", pa.string()),  # '; '-joined, human-readable
+        ("sensor_fault", pa.bool_()),  # stuck / out of range / dropout: the sensor is suspect
+        ("corroborating_sensors", pa.string()),  # ';'-joined other sensors of the equipment alerting
+        ("data_quality", pa.float64()),  # share of the window's readings without gap or missing value
     ]
 )
 

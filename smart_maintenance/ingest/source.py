@@ -94,6 +94,8 @@ def _read_csv_as(path: Path, con: duckdb.DuckDBPyConnection, fmt: str, compressi
         names = rel.columns
         table = rel.to_arrow_table()
         rejects = con.sql("SELECT line, error_type, csv_line FROM reject_errors ORDER BY line").fetchall()
+        if encoding == "utf-8" and any(kind == "INVALID ENCODING" for _, kind, _ in rejects):
+            raise _NotUtf8()
     except duckdb.Error as exc:
         if encoding == "utf-8" and ("unicode" in str(exc).lower() or "utf-8" in str(exc).lower()):
             raise _NotUtf8() from exc

@@ -38,8 +38,9 @@ def normalized_readings_sql(raw: str, layout: Layout, default_equipment: str) ->
     """SQL selecting one row per reading from table `raw`: ROW, raw_ts, raw_eq, raw_sensor, raw_value,
     raw_type, raw_unit, raw_quality (all text)."""
     r = layout.roles
-    eq = f"{_col(r['equipment_id'])}" if "equipment_id" in r else "NULL"
-    eq = f"coalesce(nullif(trim({eq}), ''), {_sql_str(default_equipment)})" if eq != "NULL" else _sql_str(default_equipment)
+    # A file with an equipment_id column names it on every row (an empty cell is a missing key);
+    # otherwise every row belongs to the file's default equipment (sub-folder name or file stem).
+    eq = _col(r["equipment_id"]) if "equipment_id" in r else _sql_str(default_equipment)
     opt = {k: (_col(r[k]) if k in r else "NULL") for k in ("sensor_type", "unit", "quality")}
     if layout.kind == "readings_long":
         return (

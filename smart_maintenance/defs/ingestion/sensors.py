@@ -31,11 +31,12 @@ def landing_sensor(context: dg.SensorEvaluationContext, data_root: DataRootResou
     files = list_landing(data_root.get().landing)
     present = {f.relpath for f in files}
     launched = {rel: entry for rel, entry in state.get("launched", {}).items() if rel in present}
+    seen = state.get("seen", {})
     for rel, entry in list(launched.items()):
         if _run_failed(context.instance, entry["run_key"]):
             context.log.warning(f"The run for {rel} failed; handing the file out again.")
-            del launched[rel]
-    ready, seen = plan_batch(files, state.get("seen", {}), {r: e["obs"] for r, e in launched.items()},
+            seen[rel] = launched.pop(rel)["obs"]  # it had settled already
+    ready, seen = plan_batch(files, seen, {r: e["obs"] for r, e in launched.items()},
                              time.time_ns(), ingest_settings.settle_seconds, ingest_settings.quiet_seconds)
     seq = state.get("seq", 0)
     requests = []
