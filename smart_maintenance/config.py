@@ -53,6 +53,11 @@ class DataRoot:
         return self.root / "reports"
 
     @property
+    def models(self) -> Path:
+        """Fitted model artifacts (pickles), one file per version."""
+        return self.root / "models"
+
+    @property
     def ground_truth(self) -> Path:
         return self.root / "ground_truth"
 

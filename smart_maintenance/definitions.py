@@ -2,6 +2,9 @@
 
 import dagster as dg
 
+from smart_maintenance.defs.detection.assets import ASSETS as DETECTION_ASSETS
+from smart_maintenance.defs.detection.resources import DetectionResource
+from smart_maintenance.defs.detection.sensors import model_sensor
 from smart_maintenance.defs.ingestion.assets import INGESTED, reference_data
 from smart_maintenance.defs.ingestion.checks import CHECKS
 from smart_maintenance.defs.ingestion.jobs import ingest_landing_job
@@ -10,10 +13,14 @@ from smart_maintenance.defs.ingestion.sensors import SENSORS
 from smart_maintenance.defs.resources import default_resources
 
 defs = dg.Definitions(
-    assets=[*INGESTED, reference_data],
+    assets=[*INGESTED, reference_data, *DETECTION_ASSETS],
     asset_checks=CHECKS,
     jobs=[ingest_landing_job],
-    sensors=SENSORS,
+    sensors=[*SENSORS, model_sensor,
+             dg.AutomationConditionSensorDefinition(
+                 "micro_batch_automation", target=dg.AssetSelection.all(), minimum_interval_seconds=5,
+                 default_status=dg.DefaultSensorStatus.RUNNING,
+                 description="Declarative automation: recomputes the partitions a micro-batch touched, then what depends on them.")],
     schedules=SCHEDULES,
-    resources=default_resources(),
+    resources={**default_resources(), "detection": DetectionResource()},
 )

@@ -54,13 +54,24 @@ def partition_file(lake: Path, dataset: str, key: str, value: str) -> Path | Non
     return path if path.exists() else None
 
 
+def partition_files(lake: Path, dataset: str, key: str, values: Iterable[str]) -> list[Path]:
+    """The data files of those partitions that exist."""
+    return [f for v in values if (f := partition_file(lake, dataset, key, v))]
+
+
+def files_sql(files: list[Path]) -> str:
+    """A DuckDB table expression over some Parquet files (hive partition columns included)."""
+    paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    return f"read_parquet([{paths}], hive_partitioning=true, union_by_name=true)"
+
+
 def dataset_glob(lake: Path, dataset: str) -> str:
     return str(lake / dataset / "**" / "*.parquet")
 
 
 def has_data(lake: Path, dataset: str) -> bool:
     folder = lake / dataset
-    return folder.exists() and any(folder.glob(f"*/{DATA_FILE}"))
+    return folder.exists() and ((folder / DATA_FILE).exists() or any(folder.glob(f"*/{DATA_FILE}")))
 
 
 def scan_sql(lake: Path, dataset: str) -> str:
@@ -76,6 +87,20 @@ def read_dataset(lake: Path, dataset: str, where: str = "", con: duckdb.DuckDBPy
     con = con or connect()
     sql = f"SELECT * FROM {scan_sql(lake, dataset)}" + (f" WHERE {where}" if where else "")
     return con.sql(sql).to_arrow_table()
+
+
+def write_dataset(lake: Path, dataset: str, table: pa.Table) -> Path:
+    """Replace a non-partitioned dataset (`lake/<dataset>/data.parquet`) atomically."""
+    folder = lake / dataset
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{DATA_FILE}.tmp-{uuid.uuid4().hex}"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, folder / DATA_FILE)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return folder / DATA_FILE
 
 
 def connect() -> duckdb.DuckDBPyConnection:

@@ -71,6 +71,48 @@ def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0
             raise_on_error=False)
         summary.runs.append(("ingest landing files", result.success, time.perf_counter() - started))
         summary.files = _batch_files(root, result.run_id)
+        _refresh_downstream(defs, instance, summary, loggers)
+    return summary
+
+
+def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summary: RunSummary, loggers: dict) -> None:
+    """Bring every asset downstream of the readings up to date, in dependency order, touching only the
+    partitions whose inputs changed (the same rules the model sensor and the automation apply)."""
+    from smart_maintenance.defs.detection.sensors import latest_ids, models_to_fit, range_tags
+    from smart_maintenance.detection.retraining import contiguous_ranges, days_to_score
+
+    job = defs.resolve_implicit_global_asset_job_def()
+
+    def materialize(step: str, key: str, ranges: list[tuple[str, str]] | None = None) -> None:
+        started, ok = time.perf_counter(), True
+        for first, last in ranges if ranges is not None else [(None, None)]:
+            tags = range_tags(first, last) if first else None
+            result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(key)], tags=tags,
+                                            run_config=loggers, raise_on_error=False)
+            ok = ok and result.success
+        count = f" ({len(ranges)} range{'s' * (len(ranges) != 1)})" if ranges else ""
+        summary.runs.append((step + count, ok, time.perf_counter() - started))
+
+    if weeks := models_to_fit(instance):
+        materialize("detection models", "detection_models", weeks)
+    days = days_to_score(latest_ids(instance, "sensor_readings"), latest_ids(instance, "detection_models"),
+                         latest_ids(instance, "anomaly_scores"))
+    if days:
+        materialize("anomaly scores", "anomaly_scores", contiguous_ranges(days))
+    if _stale(instance, "alerts", ["anomaly_scores", "maintenance_events", "equipment"]):
+        materialize("alerts", "alerts")
+
+
+def _stale(instance: dg.DagsterInstance, key: str, deps: list[str]) -> bool:
+    """A non-partitioned asset is stale when it never ran or an input was materialized after it."""
+    from smart_maintenance.defs.detection.sensors import latest_ids
+
+    def latest(k: str) -> int:
+        records = instance.fetch_materializations(dg.AssetKey(k), limit=1).records
+        return records[0].storage_id if records else max(latest_ids(instance, k).values(), default=-1)
+
+    own = latest(key)
+    return own < 0 or any(latest(d) > own for d in deps)
     return summary
 
 

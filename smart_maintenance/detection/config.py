@@ -17,7 +17,7 @@ from datetime import timedelta
 class BaselineConfig:
     """Robust per-sensor baseline (median / MAD), with a prior scale for sensors with short history."""
 
-    training_window: timedelta = timedelta(days=30)  # trailing window fit_models learns from
+    training_window: timedelta = timedelta(days=28)  # trailing window fit_models learns from (4 weekly models)
     max_training_readings: int = 50_000  # per sensor, most recent first
     trim_z: float = 5.0  # readings this far from the first-pass baseline are excluded (earlier anomalies)
     prior_weight: float = 30.0  # pseudo-readings of the prior scale: shrinks sigma while history is short

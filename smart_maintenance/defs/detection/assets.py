@@ -1,0 +1,235 @@
+"""Detection assets: weekly models, daily anomaly scores, alerts with their validation.
+
+The rules live in `smart_maintenance.detection`; these assets load lake data, call it, write the lake
+and report what they measured. Scores are causal: day D is scored with the model of D's week (fitted
+on the weeks before it) and the readings up to each reading.
+"""
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+
+from smart_maintenance import artifacts, lake, schemas
+from smart_maintenance.config import DataRoot
+from smart_maintenance.defs.detection.resources import DetectionResource
+from smart_maintenance.defs.metadata import OWNERS, column_schema, markdown_table
+from smart_maintenance.defs.partitions import daily, weekly
+from smart_maintenance.defs.resources import DataRootResource
+from smart_maintenance.detection import (
+    Models, build_alerts, check_alert_rate, check_no_credible_from_faulty_sensor, check_scored_once,
+    check_scores_in_range, fit_models, score_readings, validate_alerts,
+)  # fmt: skip
+from smart_maintenance.detection.config import DetectionConfig
+from smart_maintenance.detection.retraining import training_days, week_of
+from smart_maintenance.reference import read_reference
+
+GROUP = "detection"
+TRAINING_WEEKS = math.ceil(DetectionConfig().baseline.training_window / timedelta(weeks=1))
+HISTORY_DAYS = 14  # how far back scoring looks for each sensor's `lookback_readings` earlier readings
+READING_COLUMNS = ["timestamp", "equipment_id", "sensor_id", "value", "sensor_type"]
+
+# Recompute a day as soon as its readings (or its week's model) changed, for any day, not only the
+# latest time window (historical files are normal here), once its model exists.
+ON_NEW_DATA = (
+    dg.AutomationCondition.any_deps_updated()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("on new data")
+ON_ANY_UPDATE = (
+    dg.AutomationCondition.any_deps_updated()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("on any upstream update")
+
+
+def model_path(root: DataRoot, week: str):
+    return root.models / "detection" / f"week={week}.pkl"
+
+
+def load_models(root: DataRoot, week: str, config: DetectionConfig) -> Models:
+    """The model of `week`, or an empty one (on-line baselines only) if none was fitted."""
+    path = model_path(root, week)
+    if path.exists():
+        return artifacts.load(path)
+    as_of = pd.Timestamp(week, tz="UTC") - pd.Timedelta(microseconds=1)
+    return fit_models(pd.DataFrame(columns=READING_COLUMNS), config, as_of=as_of)
+
+
+def read_readings(root: DataRoot, days: list[str], per_sensor_limit: int | None = None) -> pd.DataFrame:
+    """Readings of some days (optionally only the latest `per_sensor_limit` of each sensor)."""
+    files = lake.partition_files(root.lake, "sensor_readings", "date", days)
+    if not files:
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[us, UTC]" if c == "timestamp" else object)
+                             for c in READING_COLUMNS})
+    limit = (f" QUALIFY row_number() OVER (PARTITION BY equipment_id, sensor_id ORDER BY timestamp DESC) <= {per_sensor_limit}"
+             if per_sensor_limit else "")
+    sql = f"SELECT {', '.join(READING_COLUMNS)} FROM {lake.files_sql(files)}{limit}"
+    return lake.connect().sql(sql).df()
+
+
+def _days(window: dg.TimeWindow) -> list[str]:
+    n = (window.end - window.start).days
+    return [(window.start + timedelta(days=i)).date().isoformat() for i in range(n)]
+
+
+@dg.asset(
+    partitions_def=weekly,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[dg.AssetDep("sensor_readings", partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-TRAINING_WEEKS, end_offset=-1))],
+    group_name=GROUP,
+    kinds={"scikitlearn", "duckdb"},
+    owners=OWNERS,
+)
+def detection_models(context: dg.AssetExecutionContext, data_root: DataRootResource, detection: DetectionResource):
+    """Per-sensor robust baselines and a per-equipment multivariate model (Hotelling T² on smoothed,
+    standardised sensor features), fitted for week W on the readings of the weeks before W. Refitted
+    when those readings change (the `model_sensor` watches), never on a micro-batch of week W itself."""
+    root, config = data_root.get(), detection.config()
+    sensors = read_reference(root.reference, "sensors").to_pandas()
+    fitted = []
+    week = context.partition_time_window.start
+    while week < context.partition_time_window.end:
+        key = week.date().isoformat()
+        history = read_readings(root, training_days(key, TRAINING_WEEKS), config.baseline.max_training_readings)
+        models = fit_models(history, config, as_of=pd.Timestamp(week) - pd.Timedelta(microseconds=1), sensors=sensors)
+        artifacts.save(model_path(root, key), models)
+        fitted.append({"week": key, **models.metadata()})
+        week += timedelta(weeks=1)
+    last = fitted[-1]
+    return dg.MaterializeResult(metadata={
+        "weeks_fitted": len(fitted),
+        "training_window": f"{last['train_start']} .. {last['train_end']}",
+        "n_readings": last["n_readings"], "n_sensors": last["n_sensors"],
+        "n_equipment_models": last["n_equipment_models"], "version": last["version"],
+        "models": markdown_table([{k: m[k] for k in ("week", "version", "train_start", "train_end", "n_readings",
+                                                      "n_sensors", "n_equipment_models")} for m in fitted]),
+        "path": dg.MetadataValue.path(str(model_path(root, last["week"]))),
+    })
+
+
+@dg.asset(
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["sensor_readings", "detection_models"],
+    automation_condition=ON_NEW_DATA,
+    group_name=GROUP,
+    kinds={"duckdb", "parquet", "numpy"},
+    owners=OWNERS,
+    metadata={"dagster/column_schema": column_schema(schemas.ANOMALY_SCORES)},
+    check_specs=[
+        dg.AssetCheckSpec("scored_exactly_once", asset="anomaly_scores", blocking=True,
+                          description="Every reading of the day is scored exactly once."),
+        dg.AssetCheckSpec("scores_in_range", asset="anomaly_scores", blocking=True,
+                          description="anomaly_score and every detector score lie in [0, 1]."),
+    ],
+)
+def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResource, detection: DetectionResource):
+    """One row per reading: each detector's calibrated score (deviation from the sensor's baseline, rate
+    of change, stuck value, gap, out of range, multivariate), the ensemble `anomaly_score` (0..1, 0.5 =
+    decision boundary) and `is_anomaly` (threshold per sensor type). Causal: uses only earlier readings."""
+    root, config = data_root.get(), detection.config()
+    days = _days(context.partition_time_window)
+    first = datetime.fromisoformat(days[0])
+    history = read_readings(root, [(first - timedelta(days=i)).date().isoformat() for i in range(HISTORY_DAYS, 0, -1)],
+                            config.lookback_readings)
+    models: dict[str, Models] = {}
+    n_readings = n_scores = n_anomalies = 0
+    scored_ok, range_ok, problems = True, True, []
+    for day in days:
+        readings = read_readings(root, [day])
+        if len(readings) == 0:
+            lake.write_partition(root.lake, "anomaly_scores", "date", day, schemas.ANOMALY_SCORES.empty_table())
+            continue
+        week = week_of(day)
+        if week not in models:
+            models[week] = load_models(root, week, config)
+        scores = score_readings(readings, history, models[week], config)
+        table = pa.Table.from_pandas(scores[schemas.ANOMALY_SCORES.names], schema=schemas.ANOMALY_SCORES, preserve_index=False)
+        lake.write_partition(root.lake, "anomaly_scores", "date", day, table)
+        once, once_meta = check_scored_once(readings, scores)
+        in_range, range_meta = check_scores_in_range(scores)
+        scored_ok, range_ok = scored_ok and once, range_ok and in_range
+        if not (once and in_range):
+            problems.append({"day": day, **once_meta, "out_of_range": range_meta["out_of_range"]})
+        n_readings, n_scores, n_anomalies = n_readings + len(readings), n_scores + len(scores), n_anomalies + int(scores["is_anomaly"].sum())
+        history = pd.concat([history, readings]).groupby(["equipment_id", "sensor_id"]).tail(config.lookback_readings)
+    yield dg.MaterializeResult(metadata={
+        "dagster/row_count": n_scores, "days": len(days), "anomalies": n_anomalies,
+        "anomaly_rate": round(n_anomalies / n_scores, 5) if n_scores else 0.0,
+        "model_versions": ", ".join(sorted(m.version for m in models.values())) or "none",
+    })
+    yield dg.AssetCheckResult(check_name="scored_exactly_once", passed=scored_ok,
+                              metadata={"readings": n_readings, "scores": n_scores, "problems": markdown_table(problems)})
+    yield dg.AssetCheckResult(check_name="scores_in_range", passed=range_ok, metadata={"rows": n_scores})
+
+
+def _hot_scores(root: DataRoot) -> pd.DataFrame:
+    """Score rows of every equipment-day holding at least one anomaly (what alerts and their validation need)."""
+    scan = lake.scan_sql(root.lake, "anomaly_scores")
+    return lake.connect().sql(
+        f"""WITH s AS (SELECT * FROM {scan}),
+                 hot AS (SELECT DISTINCT equipment_id, date FROM s WHERE is_anomaly)
+            SELECT s.* EXCLUDE (date) FROM s JOIN hot USING (equipment_id, date)"""
+    ).df()
+
+
+@dg.asset(
+    deps=["anomaly_scores", "maintenance_events", "equipment"],
+    automation_condition=ON_ANY_UPDATE,
+    group_name=GROUP,
+    kinds={"duckdb", "parquet", "pandas"},
+    owners=OWNERS,
+    metadata={"dagster/column_schema": column_schema(schemas.ALERTS)},
+    check_specs=[
+        dg.AssetCheckSpec("alert_rate", asset="alerts",
+                          description="Alerts per equipment-day within bounds (an alert storm means miscalibration)."),
+        dg.AssetCheckSpec("no_credible_alert_from_faulty_sensor", asset="alerts", blocking=True,
+                          description="A sensor judged faulty (stuck, out of range, dropout) never raises a credible alert."),
+    ],
+)
+def alerts(context: dg.AssetExecutionContext, data_root: DataRootResource, detection: DetectionResource):
+    """Episodes of consecutive anomalous readings per sensor, with a stable `alert_id`, severity (score,
+    persistence, equipment criticality) and the validation agents' verdict: `validation_status`
+    (credible / needs_investigation / suspected_false_positive) with human-readable reasons."""
+    root, config = data_root.get(), detection.config()
+    if not lake.has_data(root.lake, "anomaly_scores"):
+        lake.write_dataset(root.lake, "alerts", schemas.ALERTS.empty_table())
+        yield dg.MaterializeResult(metadata={"dagster/row_count": 0})
+        yield dg.AssetCheckResult(check_name="alert_rate", passed=True)
+        yield dg.AssetCheckResult(check_name="no_credible_alert_from_faulty_sensor", passed=True)
+        return
+    scores = _hot_scores(root)
+    equipment = read_reference(root.reference, "equipment").to_pandas()
+    events = lake.read_dataset(root.lake, "maintenance_events").to_pandas() if lake.has_data(root.lake, "maintenance_events") else None
+    found = build_alerts(scores, config, equipment)
+    con = lake.connect()
+    last = con.sql(f"SELECT equipment_id, sensor_id, max(timestamp) AS last FROM {lake.scan_sql(root.lake, 'anomaly_scores')} GROUP BY ALL").df()
+    if len(found):
+        found = found.merge(last, on=["equipment_id", "sensor_id"], how="left")
+        found["is_open"] = found["ended_at"] == found["last"]  # open only if anomalous at the sensor's last reading
+        found = validate_alerts(found.drop(columns=["last"]), scores, events, config)
+    table = pa.Table.from_pandas(found.reindex(columns=schemas.ALERTS.names), schema=schemas.ALERTS, preserve_index=False)
+    lake.write_dataset(root.lake, "alerts", table)
+    equipment_days = con.sql(f"SELECT DISTINCT equipment_id, CAST(date AS TIMESTAMPTZ) AS timestamp FROM {lake.scan_sql(root.lake, 'anomaly_scores')}").df()
+    rate_ok, rate_meta = check_alert_rate(found, equipment_days, config)
+    faulty_ok, faulty_meta = check_no_credible_from_faulty_sensor(found)
+    by = found.groupby(["severity", "validation_status"]).size().reset_index(name="alerts").to_dict("records") if len(found) else []
+    yield dg.MaterializeResult(metadata={
+        "dagster/row_count": len(found),
+        "credible": int((found["validation_status"] == "credible").sum()) if len(found) else 0,
+        "open": int(found["is_open"].sum()) if len(found) else 0,
+        "by_severity_and_status": markdown_table(by),
+    })
+    yield dg.AssetCheckResult(check_name="alert_rate", passed=rate_ok, severity=dg.AssetCheckSeverity.WARN,
+                              metadata={k: v for k, v in rate_meta.items() if not isinstance(v, (list, dict))}
+                              | {"top_offenders": markdown_table(rate_meta["top_offenders"])})
+    yield dg.AssetCheckResult(check_name="no_credible_alert_from_faulty_sensor", passed=faulty_ok,
+                              metadata={"violations": faulty_meta["violations"],
+                                        "alert_ids": ", ".join(faulty_meta["alert_ids"]) or "none"})
+
+
+ASSETS = [detection_models, anomaly_scores, alerts]
