@@ -60,6 +60,16 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - execv does not return
 
 
+def cmd_evaluate_detection(args: argparse.Namespace) -> int:
+    from smart_maintenance.benchmarking import detection
+    from smart_maintenance.benchmarking.report import command_line
+
+    results = detection.run(Path(args.skab) if args.skab else None, args.days, args.equipment, args.seed,
+                            Path(args.out), command_line())
+    print(detection.render(results, command_line()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smart-maintenance", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -83,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--bad-row-fraction", type=float, default=0.002)
     sim.add_argument("--layout", choices=["mixed", "long_csv"], default="mixed")
     sim.set_defaults(func=cmd_simulate)
+
+    evaluate = sub.add_parser("evaluate", help="measure quality on labelled data; results go to BENCHMARKS.md")
+    targets = evaluate.add_subparsers(dest="target", required=True)
+    det = targets.add_parser("detection", help="anomaly detection on SKAB and on the synthetic plant's ground truth")
+    det.add_argument("--skab", help="path of a SKAB checkout (folders valve1/, valve2/, other/)")
+    det.add_argument("--days", type=float, default=28.0, help="synthetic plant length (the first week is warm-up)")
+    det.add_argument("--equipment", type=int, default=12)
+    det.add_argument("--seed", type=int, default=7)
+    det.add_argument("--out", default="BENCHMARKS.md")
+    det.set_defaults(func=cmd_evaluate_detection)
 
     ui = sub.add_parser("ui", parents=[common], help="start the Dagster UI with the daemon (sensors and automation running)")
     ui.add_argument("--host", default="127.0.0.1")

@@ -10,17 +10,26 @@ from smart_maintenance.defs.ingestion.checks import CHECKS
 from smart_maintenance.defs.ingestion.jobs import ingest_landing_job
 from smart_maintenance.defs.ingestion.schedules import SCHEDULES
 from smart_maintenance.defs.ingestion.sensors import SENSORS
-from smart_maintenance.defs.resources import default_resources
+from smart_maintenance.defs.resources import DataRootResource, IngestSettingsResource
 
-defs = dg.Definitions(
-    assets=[*INGESTED, reference_data, *DETECTION_ASSETS],
-    asset_checks=CHECKS,
-    jobs=[ingest_landing_job],
-    sensors=[*SENSORS, model_sensor,
-             dg.AutomationConditionSensorDefinition(
-                 "micro_batch_automation", target=dg.AssetSelection.all(), minimum_interval_seconds=5,
-                 default_status=dg.DefaultSensorStatus.RUNNING,
-                 description="Declarative automation: recomputes the partitions a micro-batch touched, then what depends on them.")],
-    schedules=SCHEDULES,
-    resources={**default_resources(), "detection": DetectionResource()},
+micro_batch_automation = dg.AutomationConditionSensorDefinition(
+    "micro_batch_automation", target=dg.AssetSelection.all(), minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Declarative automation: recomputes the partitions a micro-batch touched, then what depends on them.",
 )
+
+
+def build_defs(home: str | None = None) -> dg.Definitions:
+    """The project's Definitions; `home` overrides the data root (default: SMART_MAINTENANCE_HOME)."""
+    data_root = DataRootResource(home=home) if home else DataRootResource()
+    return dg.Definitions(
+        assets=[*INGESTED, reference_data, *DETECTION_ASSETS],
+        asset_checks=CHECKS,
+        jobs=[ingest_landing_job],
+        sensors=[*SENSORS, model_sensor, micro_batch_automation],
+        schedules=SCHEDULES,
+        resources={"data_root": data_root, "ingest_settings": IngestSettingsResource(), "detection": DetectionResource()},
+    )
+
+
+defs = build_defs()

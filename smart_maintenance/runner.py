@@ -53,16 +53,18 @@ class RunSummary:
 
 def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0, log_level: str = "WARNING") -> RunSummary:
     """Materialize reference data, ingest pending files, then refresh what depends on them."""
-    from smart_maintenance.definitions import defs  # imported here so SMART_MAINTENANCE_HOME is read first
+    from smart_maintenance.definitions import build_defs
 
+    defs = build_defs(str(root.root))
     loggers = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     summary = RunSummary()
     with instance_for(root) as instance:
-        started = time.perf_counter()
-        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, asset_selection=[dg.AssetKey(k) for k in ("equipment", "sensors", "technicians")],
-            run_config=loggers, raise_on_error=False)
-        summary.runs.append(("reference data", result.success, time.perf_counter() - started))
+        if _reference_changed(root, instance):
+            started = time.perf_counter()
+            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                instance=instance, asset_selection=[dg.AssetKey(k) for k in REFERENCE_ASSETS],
+                run_config=loggers, raise_on_error=False)
+            summary.runs.append(("reference data", result.success, time.perf_counter() - started))
 
         started = time.perf_counter()
         config = {"files": [], "min_file_age_seconds": min_file_age_seconds, "now": now}
@@ -114,6 +116,20 @@ def _stale(instance: dg.DagsterInstance, key: str, deps: list[str]) -> bool:
     own = latest(key)
     return own < 0 or any(latest(d) > own for d in deps)
     return summary
+
+
+REFERENCE_ASSETS = ("equipment", "sensors", "technicians")
+
+
+def _reference_changed(root: DataRoot, instance: dg.DagsterInstance) -> bool:
+    """Whether a reference CSV changed since the reference assets were last materialized."""
+    from smart_maintenance.reference import FILES
+
+    records = instance.fetch_materializations(dg.AssetKey("equipment"), limit=1).records
+    if not records:
+        return True
+    stamps = [(root.reference / f).stat().st_mtime for f in FILES.values() if (root.reference / f).exists()]
+    return max(stamps, default=0) > records[0].timestamp
 
 
 def _batch_files(root: DataRoot, run_id: str) -> list[dict]:

@@ -189,3 +189,74 @@ DATASETS: dict[str, pa.Schema] = {
 
 def empty_table(schema: pa.Schema) -> pa.Table:
     return schema.empty_table()
+
+# --- maintenance requests, audit and technician schedule (issue 5); smart_maintenance.maintenance owns them ---
+MAINTENANCE_REQUESTS = pa.schema(
+    [
+        ("request_id", pa.string()),  # hash of equipment and the evidence that opened it: stable across re-runs
+        ("equipment_id", pa.string()),
+        ("status", pa.string()),  # pending_approval, approved, rejected, deferred, scheduled, in_progress, completed, cancelled
+        ("priority", pa.int64()),  # 1 (most urgent) .. 4
+        ("due_by", TS),
+        ("request_type", pa.string()),  # urgent_corrective, preventive, inspection
+        ("equipment_type", pa.string()),
+        ("severity", pa.string()),  # highest severity of its alerts (None: forecast only)
+        ("confidence", pa.float64()),  # 0..1: max of alert peak scores and forecast p_fail_7d
+        ("hours_to_failure", pa.float64()),  # conservative (lower bound) at updated_at; None without forecast
+        ("predicted_failure_at", TS),
+        ("estimated_duration_hours", pa.float64()),
+        ("required_skills", pa.string()),  # ';'-separated, all needed by the one technician doing it
+        ("evidence_alert_ids", pa.string()),  # ';'-separated
+        ("evidence_forecast_ids", pa.string()),  # ';'-separated
+        ("reason", pa.string()),  # why the request exists / was last updated, human-readable
+        ("approval_rule", pa.string()),  # the policy branch taken (policy.py)
+        ("approval_reason", pa.string()),
+        ("created_at", TS),
+        ("updated_at", TS),
+        ("status_changed_at", TS),
+        ("actual_start", TS),
+        ("actual_end", TS),
+        ("actual_duration_hours", pa.float64()),
+    ]
+)
+
+REQUEST_AUDIT = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("from_status", pa.string()),  # None when the request is created
+        ("to_status", pa.string()),
+        ("actor", pa.string()),  # operator, 'policy', 'scheduler', 'requests', technician id
+        ("at", TS),
+        ("reason", pa.string()),
+    ]
+)
+
+TECHNICIAN_SCHEDULE = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("technician_id", pa.string()),
+        ("start", TS),
+        ("end", TS),
+        ("equipment_id", pa.string()),
+        ("request_type", pa.string()),
+        ("priority", pa.int64()),
+        ("due_by", TS),
+        ("tardiness_hours", pa.float64()),  # max(0, end - due_by)
+        ("late", pa.bool_()),  # ends after due_by
+        ("overdue", pa.bool_()),  # due_by was already past when planned: placed as early as possible
+        ("frozen", pa.bool_()),  # kept from the previous plan (started or inside the freeze window)
+        ("method", pa.string()),  # cp_sat or greedy
+        ("planned_at", TS),
+    ]
+)
+
+UNSCHEDULED_REQUESTS = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("equipment_id", pa.string()),
+        ("priority", pa.int64()),
+        ("due_by", TS),
+        ("reason", pa.string()),  # e.g. 'no technician has the skills: ...', 'no capacity before the horizon end'
+        ("planned_at", TS),
+    ]
+)

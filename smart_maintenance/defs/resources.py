@@ -33,7 +33,3 @@ class IngestSettingsResource(dg.ConfigurableResource):
 
     def settings(self) -> IngestSettings:
         return IngestSettings(self.future_tolerance_seconds, self.max_file_bytes, self.max_rows)
-
-
-def default_resources() -> dict[str, dg.ConfigurableResource]:
-    return {"data_root": DataRootResource(), "ingest_settings": IngestSettingsResource()}

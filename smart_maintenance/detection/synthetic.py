@@ -61,16 +61,29 @@ def evaluate_synthetic(
         lo = hi
     scores = pd.concat(parts, ignore_index=True) if parts else score_readings(frame.iloc[:0], None, models, config)
     alerts = validate_alerts(build_alerts(scores, config, equipment), scores, maintenance_events, config)
+    return {**judge_against_truth(scores, alerts, ground_truth_faults, since=train_until, grace=grace),
+            "train_until": str(train_until)}
 
+
+def judge_against_truth(scores: pd.DataFrame, alerts: pd.DataFrame, ground_truth_faults: pd.DataFrame,
+                        since: pd.Timestamp, grace: pd.Timedelta = pd.Timedelta("1h")) -> dict:
+    """Metrics of scores and alerts (as the assets write them) against injected faults, counting only
+    readings, faults and alerts after `since` (the end of the warm-up)."""
+    since = pd.Timestamp(since)
+    scores = scores[scores["timestamp"] > since].reset_index(drop=True)
+    alerts = alerts[alerts["ended_at"] > since].reset_index(drop=True)
+    t1 = scores["timestamp"].max() if len(scores) else since
     faults = _faults(ground_truth_faults)
-    faults = faults[faults["end"] > train_until].reset_index(drop=True)
+    faults = faults[faults["end"] > since].reset_index(drop=True)
     labels = _labels(scores, faults)
     per_fault, matched = _match(faults, alerts, grace)
     false = alerts[~alerts.index.isin(matched)]
-    weeks = max((t1 - train_until) / pd.Timedelta("7D"), 1e-9)
+    weeks = max((t1 - since) / pd.Timedelta("7D"), 1e-9)
     n_equipment = scores["equipment_id"].nunique() or 1
     detected = per_fault[per_fault["detected"]] if len(per_fault) else per_fault
     credible_false = false[false["validation_status"] == "credible"]
+    by_type = (per_fault.groupby("fault_type")["detected"].agg(["size", "sum"]).rename(columns={"size": "faults", "sum": "detected"})
+               .reset_index().to_dict("records") if len(per_fault) else [])
     return {
         "point": point_metrics(labels, scores["is_anomaly"].to_numpy()),
         "event": {
@@ -79,6 +92,7 @@ def evaluate_synthetic(
             "event_recall": len(detected) / len(per_fault) if len(per_fault) else float("nan"),
             "mean_delay_s": float(detected["delay_s"].mean()) if len(detected) else float("nan"),
             "median_delay_s": float(detected["delay_s"].median()) if len(detected) else float("nan"),
+            "by_fault_type": by_type,
         },
         "false_alerts": {
             "count": len(false),
@@ -88,8 +102,8 @@ def evaluate_synthetic(
         },
         "alerts_by_status": alerts["validation_status"].value_counts().to_dict() if len(alerts) else {},
         "per_fault": per_fault.to_dict("records"),
-        "train_until": str(train_until),
         "readings_scored": len(scores),
+        "equipment_weeks": round(n_equipment * weeks, 2),
     }
 
 

@@ -1,0 +1,1 @@
+"""Measured quality and speed: the `smart-maintenance evaluate ...` commands and `make bench`."""

@@ -1,0 +1,159 @@
+"""Trend method: Prophet on a sensor's aggregated history until its level crosses the alarm limit.
+
+Per sensor with a limit and a direction (limits.py): hourly medians of the current run, stops removed
+(values far on the safe side of the baseline), fitted by Prophet (piecewise-linear trend, a daily cycle
+once there are a few days). Each of Prophet's uncertainty samples of the future level (trend samples
+plus the expected seasonal part) gives one crossing time; a sample that never crosses within the
+horizon counts as +inf. An equipment fails when its first sensor crosses: per sample, the earliest
+crossing over its sensors. The point forecast is the median, the interval the central quantiles;
+when the median is +inf the forecast is "beyond horizon" and carries no date.
+
+Prophet gets real timestamps (naive UTC): the old system's interval dates came out as 1970 because it
+fed it epoch offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from smart_maintenance.forecasting.config import BaselineConfig, TrendConfig
+from smart_maintenance.forecasting.limits import directional_z
+from smart_maintenance.forecasting.summary import SUMMARY_COLUMNS, summarise_samples
+
+
+def quiet_prophet() -> None:
+    """Prophet and cmdstanpy log every fit at INFO: silence them (called in each worker too)."""
+    for name in ("cmdstanpy", "prophet", "prophet.plot"):
+        logging.getLogger(name).disabled = True
+
+
+def series_for_sensor(grid: pd.DataFrame, limit_row, baseline: BaselineConfig, config: TrendConfig, as_of) -> pd.DataFrame:
+    """The (ds, y) frame Prophet fits: the sensor's recent run, without stops; ds naive UTC."""
+    part = grid[grid["timestamp"] > pd.Timestamp(as_of) - config.history]
+    z = directional_z(part["value"], limit_row.center, limit_row.scale, limit_row.direction)
+    part = part[z > -baseline.idle_z]
+    return pd.DataFrame({"ds": part["timestamp"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(),
+                         "y": part["value"].to_numpy(float)})  # fmt: skip
+
+
+def screened_out(series: pd.DataFrame, center: float, limit: float, config: TrendConfig) -> bool:
+    """True when a cheap linear look says the sensor cannot reach its limit within the horizon.
+
+    Its level has used little of the margin between baseline and limit, and its recent slope,
+    extrapolated, needs more than `screen_factor` x horizon to get there (or points away from it).
+    """
+    if len(series) < 2:
+        return True
+    recent = series[series["ds"] > series["ds"].iloc[-1] - config.screen_window]
+    level = float(np.median(series["y"].to_numpy()[-6:]))
+    margin = limit - center
+    used = (level - center) / margin
+    if used >= config.screen_margin_used or len(recent) < 3:
+        return False
+    hours = (recent["ds"] - recent["ds"].iloc[0]).dt.total_seconds().to_numpy() / 3600.0
+    slope = np.polyfit(hours, recent["y"].to_numpy(), 1)[0] if np.ptp(hours) > 0 else 0.0
+    towards = slope * np.sign(margin)
+    if towards <= 0:
+        return True
+    return abs(limit - level) / towards > config.screen_factor * config.horizon.total_seconds() / 3600.0
+
+
+def crossing_samples(series: pd.DataFrame, limit: float, direction: int, as_of, config: TrendConfig, seed: int = 0) -> np.ndarray:
+    """Hours after `as_of` at which each uncertainty sample of the level first crosses `limit`.
+
+    series: ds (naive UTC datetimes) and y. Returns `uncertainty_samples` values, +inf for samples
+    that stay on the safe side within the horizon; at least one `step` (a level already beyond the
+    limit fails "now", i.e. within the first step).
+    """
+    from prophet import Prophet  # heavy import: only where a fit happens
+
+    quiet_prophet()
+    as_of_naive = pd.Timestamp(as_of).tz_convert("UTC").tz_localize(None)
+    span = series["ds"].iloc[-1] - series["ds"].iloc[0]
+    model = Prophet(
+        growth="linear",
+        changepoint_prior_scale=config.changepoint_prior_scale,
+        changepoint_range=config.changepoint_range,
+        daily_seasonality=bool(span >= config.daily_seasonality_after),
+        weekly_seasonality=False,
+        yearly_seasonality=False,
+        uncertainty_samples=config.uncertainty_samples,
+        interval_width=config.interval_level,
+    )
+    model.fit(series)
+    start = max(series["ds"].iloc[-1], as_of_naive) + config.step
+    future = pd.DataFrame({"ds": pd.date_range(start, as_of_naive + config.horizon, freq=config.step)})
+    np.random.seed(seed)  # Prophet draws its future trend changes from numpy's global generator
+    samples = model.predictive_samples(future)
+    expected = model.predict(future)
+    level = samples["trend"] + (expected["yhat"] - expected["trend"]).to_numpy()[:, None]  # (times, samples)
+    crossed = (level - limit) * direction >= 0
+    hours = ((future["ds"] - as_of_naive).dt.total_seconds() / 3600.0).to_numpy()
+    first = np.where(crossed.any(axis=0), hours[np.argmax(crossed, axis=0)], np.inf)
+    return np.maximum(first, config.step.total_seconds() / 3600.0)
+
+
+def _fit_one(job: tuple) -> tuple[str, str, np.ndarray]:
+    equipment_id, sensor_id, series, limit, direction, as_of, config, seed = job
+    return equipment_id, sensor_id, crossing_samples(series, limit, direction, as_of, config, seed)
+
+
+def trend_forecasts(grid: pd.DataFrame, limits: pd.DataFrame, as_of, config: TrendConfig, baseline: BaselineConfig,
+                    seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """One row per equipment with at least one sensor that has a limit: SUMMARY_COLUMNS.
+
+    grid: aggregated rows (`config.aggregate`) of each equipment's current run; limits: `sensor_limits`.
+    as_of: one time for all, or a mapping equipment_id -> time (backtests forecast many cut-offs at once).
+    """
+    as_of_for = as_of.get if isinstance(as_of, (dict, pd.Series)) else (lambda _e: as_of)
+    limited = limits[limits["direction"] != 0].set_index(["equipment_id", "sensor_id"])
+    jobs, screened = [], []
+    for (equipment_id, sensor_id), part in grid.groupby(["equipment_id", "sensor_id"], sort=True):
+        if (equipment_id, sensor_id) not in limited.index:
+            continue
+        row = limited.loc[(equipment_id, sensor_id)]
+        cut = as_of_for(equipment_id)
+        series = series_for_sensor(part[part["timestamp"] <= cut], row, baseline, config, cut)
+        if len(series) < config.min_points or screened_out(series, row.center, row.alarm_limit, config):
+            screened.append((equipment_id, sensor_id))
+            continue
+        sensor_seed = seed + len(jobs)
+        jobs.append((equipment_id, sensor_id, series, float(row.alarm_limit), int(row.direction), cut, config, sensor_seed))
+    results = _run(jobs, config)
+    never = np.full(config.uncertainty_samples, np.inf)
+    samples: dict[str, dict[str, np.ndarray]] = {}
+    for equipment_id, sensor_id in screened:
+        samples.setdefault(equipment_id, {})[sensor_id] = never
+    for equipment_id, sensor_id, crossing in results:
+        samples.setdefault(equipment_id, {})[sensor_id] = crossing
+    horizon_hours = config.horizon.total_seconds() / 3600.0
+    rows = []
+    for equipment_id in sorted(samples):
+        by_sensor = samples[equipment_id]
+        summary = summarise_samples(np.min(np.vstack(list(by_sensor.values())), axis=0), config.interval_level, horizon_hours)
+        summary["drivers"] = _drivers(equipment_id, by_sensor, limited)
+        rows.append({"equipment_id": equipment_id, **summary})
+    return pd.DataFrame(rows, columns=["equipment_id"] + SUMMARY_COLUMNS)
+
+
+def _run(jobs: list[tuple], config: TrendConfig) -> list[tuple[str, str, np.ndarray]]:
+    if config.n_jobs > 1 and len(jobs) >= config.parallel_min_series:
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=config.n_jobs, batch_size=8)(delayed(_fit_one)(job) for job in jobs)
+    return [_fit_one(job) for job in jobs]
+
+
+def _drivers(equipment_id: str, by_sensor: dict[str, np.ndarray], limited: pd.DataFrame, top: int = 3) -> str:
+    """Sensors by median crossing time: 'vibration>7.1 in 35h' (beyond horizon: '... beyond horizon')."""
+    order = sorted(by_sensor, key=lambda s: (np.median(by_sensor[s]), -np.mean(np.isfinite(by_sensor[s])), s))
+    parts = []
+    for sensor_id in order[:top]:
+        row = limited.loc[(equipment_id, sensor_id)]
+        median = np.median(by_sensor[sensor_id])
+        when = f"in {median:.0f}h" if np.isfinite(median) else "beyond horizon"
+        parts.append(f"{sensor_id}{'>' if row.direction > 0 else '<'}{row.alarm_limit:.4g} {when}")
+    return "; ".join(parts)
