@@ -120,15 +120,21 @@ def ingest_batch(root: DataRoot, relpaths: list[str], *, now: datetime, batch_id
             else:
                 fresh.append((out, path))
         _ingest_contents(root, fresh, now=now, settings=settings, run_id=run_id)
+        # Ledger and markers first, then the move: a crash in between leaves a file in landing/ that the
+        # next run recognises as a duplicate, never one ingested twice.
+        targets = {}
+        for out, _ in candidates:
+            if out.status in ("ingested", "duplicate_file"):
+                targets[out.source_file] = landing.archive_target(root.archive, out.source_file, out.sha256)
+                out.moved_to = targets[out.source_file].relative_to(root.root).as_posix()
         done = [o for o in outcomes if o.status in ("ingested", "duplicate_file", "rejected")]
         _write_ledger(root, batch_id, done, now, run_id)
         for out, _ in candidates:
             if out.status == "ingested":
                 _marker(root, out.sha256).parent.mkdir(parents=True, exist_ok=True)
                 _marker(root, out.sha256).touch()
-            if out.status in ("ingested", "duplicate_file"):
-                target = landing.archive_file(root.landing, root.archive, out.source_file, out.sha256)
-                out.moved_to = target.relative_to(root.root).as_posix()
+            if out.source_file in targets:
+                landing.move_file(root.landing, out.source_file, targets[out.source_file])
     return BatchResult(batch_id=batch_id, files=outcomes)
 
 

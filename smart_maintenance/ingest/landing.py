@@ -83,9 +83,12 @@ def _free_target(target: Path, sha256: str) -> Path:
     return target.with_name(f"{target.name}~{sha256[:12]}")
 
 
-def archive_file(landing: Path, archive: Path, relpath: str, sha256: str) -> Path:
-    """Move a processed file from landing/ to archive/ (same relative path). Returns the new path."""
-    target = _free_target(archive / relpath, sha256)
+def archive_target(archive: Path, relpath: str, sha256: str) -> Path:
+    """Where a processed file will go in archive/ (same relative path, or a sibling if taken)."""
+    return _free_target(archive / relpath, sha256)
+
+
+def move_file(landing: Path, relpath: str, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(landing / relpath), target)
     return target

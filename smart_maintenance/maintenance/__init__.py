@@ -9,7 +9,8 @@ Typical use (one pipeline pass)::
     passed, metadata = check_plan(result.schedule, requests, technicians, config, now=now)
     requests, audit = mark_scheduled(requests, audit, result.schedule, now)
 
-Evaluation: `evaluate_scheduling(sizes=(50, 200, 500), seed=0)` (CP-SAT against the greedy baseline).
+Evaluation: `smart_maintenance.maintenance.evaluation.evaluate_scheduling(sizes=(50, 200, 500), seed=0)`
+(CP-SAT against the greedy baseline); command: `python -m smart_maintenance.maintenance.evaluation`.
 """
 
 from smart_maintenance.maintenance.config import (
@@ -21,7 +22,6 @@ from smart_maintenance.maintenance.config import (
     WorkType,
 )
 from smart_maintenance.maintenance.decisions import Decision, DecisionError, apply_decisions, decisions_from_frame
-from smart_maintenance.maintenance.evaluation import evaluate_scheduling, format_results, generate_instance
 from smart_maintenance.maintenance.lifecycle import (
     CLOSED,
     OPEN,
@@ -41,6 +41,6 @@ __all__ = [
     "CLOSED", "OPEN", "STATUSES", "ApprovalPolicy", "Decision", "DecisionError", "MaintenanceConfig",
     "PolicyDecision", "RequestConfig", "ScheduleResult", "SchedulerConfig", "ShiftConfig", "TransitionError",
     "WorkType", "apply_decisions", "apply_events", "check_plan", "decide", "decide_request", "decisions_from_frame",
-    "evaluate_scheduling", "expand_shifts", "format_results", "generate_instance", "mark_scheduled",
+    "expand_shifts", "mark_scheduled",
     "plan_schedule", "transition", "update_requests",
 ]  # fmt: skip

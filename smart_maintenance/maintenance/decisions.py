@@ -83,6 +83,8 @@ def apply_decisions(requests: pd.DataFrame, audit: pd.DataFrame | None, decision
             reason += f" ({changes})"
         else:
             target = TARGET[d.decision]
+            if target == status or (d.decision == "approve" and status not in ("pending_approval", "deferred")):
+                raise DecisionError(f"request {d.request_id!r} is already {status}: {d.decision} not applied")
         if target != status:
             try:
                 check_transition(status, target)
@@ -109,7 +111,8 @@ def _modify(out: pd.DataFrame, i: int, d: Decision) -> tuple[str, str]:
         out.at[i, "priority"] = int(d.new_priority)
     if d.new_due_by is not None:
         due = _utc(d.new_due_by)
-        changes.append(f"due_by {out.at[i, 'due_by']:%Y-%m-%d %H:%M} -> {due:%Y-%m-%d %H:%M} UTC")
+        old = out.at[i, "due_by"]
+        changes.append(f"due_by {'none' if pd.isna(old) else f'{old:%Y-%m-%d %H:%M}'} -> {due:%Y-%m-%d %H:%M} UTC")
         out.at[i, "due_by"] = due
     status = out.at[i, "status"]
     return ("approved" if status in ("pending_approval", "deferred") else status), ", ".join(changes)

@@ -124,3 +124,24 @@ def format_results(results: dict) -> str:
                      f"| {r['improvement_pct']:.1f} % | {g['unscheduled']} / {c['unscheduled']} "
                      f"| {g['violations']} / {c['violations']} | {c['solve_seconds']} | {c['status']} | {gap} |")
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m smart_maintenance.maintenance.evaluation [--sizes 50 200 500] [--seed 0] [--json]`."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="CP-SAT against the greedy baseline on generated instances")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print the full results as JSON too")
+    args = parser.parse_args(argv)
+    results = evaluate_scheduling(tuple(args.sizes), args.seed)
+    print(format_results(results))
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    return 0 if all(r[m]["violations"] == 0 for r in results.values() for m in ("greedy", "cp_sat")) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

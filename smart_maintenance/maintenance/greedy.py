@@ -12,11 +12,16 @@ import bisect
 from smart_maintenance.maintenance.problem import Problem
 
 
-def greedy_placements(problem: Problem) -> dict[str, tuple[str, int]]:
-    """{request_id: (technician_id, start slot)} for the jobs that fit somewhere."""
+def greedy_placements(problem: Problem, order: str = "edd") -> dict[str, tuple[str, int]]:
+    """{request_id: (technician_id, start slot)} for the jobs that fit somewhere.
+
+    order: 'edd' (the baseline: due date, then priority) or 'priority' (priority, then due date; only
+    used as one more starting point for CP-SAT).
+    """
     booked: dict[tuple[str, int], list[tuple[int, int]]] = {}
     placed = {}
-    for job in sorted(problem.jobs, key=lambda j: (j.due, j.priority, j.request_id)):
+    key = (lambda j: (j.due, j.priority, j.request_id)) if order == "edd" else (lambda j: (j.priority, j.due, j.request_id))
+    for job in sorted(problem.jobs, key=key):
         best = None
         for o in job.options:
             s = _earliest_fit(booked.get((o.tech, o.window), []), o.earliest, o.latest, job.duration)

@@ -13,7 +13,7 @@ Both phases minimise one weighted objective (lexicographic in practice, weights 
 2. Timing: an optional interval per (job, technician, window) for the window chosen in phase 1 and the
    neighbouring windows of the same technician; AddNoOverlap per technician (its windows are disjoint);
    T >= end - due when present. This gives exact start times on the grid and repairs phase 1's optimism.
-Both phases start from a hint (greedy plan, then phase 1), use `num_workers` workers and a fixed seed.
+Both phases start from a hint (the better of the greedy EDD plan and a priority-first list schedule, then phase 1), use `num_workers` workers and a fixed seed.
 The result is never worse than the greedy baseline: if it would be, or if CP-SAT found nothing in time,
 the greedy plan is returned (method 'greedy_fallback'). Overdue requests have negative due slots, so every
 slot of delay costs: they go as early as possible, and are flagged `overdue`.
@@ -98,15 +98,18 @@ def solve(problem: Problem, config: MaintenanceConfig | None = None, method: str
                        time.perf_counter() - started)
     if not problem.jobs:
         return _result(problem, {}, "cp_sat", "OPTIMAL", 0, 0, time.perf_counter() - started)
-    assigned, bound, status1 = _assign(problem, cfg, greedy, 0.7 * cfg.time_limit_seconds)
+    # start from the better of the EDD baseline and a priority-first list schedule
+    by_priority = greedy_placements(problem, order="priority")
+    hint = min((greedy, by_priority), key=lambda p: objective_value(problem, p, cfg))
+    assigned, bound, status1 = _assign(problem, cfg, hint, 0.7 * cfg.time_limit_seconds)
     if assigned is None:
-        return _result(problem, greedy, "greedy_fallback", status1, objective_value(problem, greedy, cfg), None,
+        return _result(problem, hint, "greedy_fallback", status1, objective_value(problem, hint, cfg), None,
                        time.perf_counter() - started)
     remaining = max(1.0, cfg.time_limit_seconds - (time.perf_counter() - started))
     placed, status2 = _time(problem, cfg, assigned, remaining)
     best, method_used = placed, "cp_sat"
-    if placed is None or objective_value(problem, greedy, cfg) < objective_value(problem, placed, cfg):
-        best, method_used = greedy, "greedy_fallback"
+    if placed is None or objective_value(problem, hint, cfg) < objective_value(problem, placed, cfg):
+        best, method_used = hint, "greedy_fallback"
     objective = objective_value(problem, best, cfg)
     status = "OPTIMAL" if bound is not None and objective <= bound else "FEASIBLE"
     result = _result(problem, best, method_used, status, objective, bound, time.perf_counter() - started)
@@ -154,7 +157,7 @@ def _assign(problem: Problem, cfg: SchedulerConfig, hint: Placements, time_limit
         lits, opts = [u], []
         for o in job.options:
             x = m.new_bool_var("")
-            moved = prev is None or _window_of(job, *prev) != o  # another window: certainly a change
+            moved = prev is not None and _window_of(job, *prev) != o  # another window: certainly a change
             terms.append((w * max(0, o.earliest + job.duration - job.due) + cfg.weight_change * moved) * x)
             by_window.setdefault((o.tech, o.window), []).append((x, job.duration))
             m.add_hint(x, o == hinted)
@@ -173,7 +176,8 @@ def _assign(problem: Problem, cfg: SchedulerConfig, hint: Placements, time_limit
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None, None, name
     assigned = {rid: o for rid, opts in choice.items() for o, x in opts if solver.boolean_value(x)}
-    return assigned, solver.best_objective_bound, name
+    # every term is >= 0: a negative bound (search stopped before any bound work) says nothing more than 0
+    return assigned, max(0.0, solver.best_objective_bound), name
 
 
 def _time(problem: Problem, cfg: SchedulerConfig, assigned: dict[str, Option], time_limit: float):

@@ -60,8 +60,8 @@ def postgres_server(tmp_dir: Path | str) -> Iterator[dict[str, Any]]:
     """A fresh PostgreSQL cluster on 127.0.0.1 and a free port, with one database owned by one user.
 
     Yields the connection settings: host, port, db, user, password (password auth over TCP; only the
-    cluster's own socket, inside the temp dir, trusts the local superuser). The cluster runs as the
-    unprivileged user `postgres` when we are root (PostgreSQL refuses to run as root), else as us.
+    cluster's own unix socket, in its private folder, trusts the local superuser). The cluster runs as
+    the unprivileged user `postgres` when we are root (PostgreSQL refuses to run as root), else as us.
     """
     for tool in ("initdb", "pg_ctl", "psql"):
         if not (PG_BIN / tool).exists():
@@ -130,11 +130,12 @@ def _cluster_dir(tmp_dir: Path) -> tuple[Path, bool]:
     bytes: when either gets in the way, a fresh folder under the system temp dir is used instead.
     """
     cluster = tmp_dir / "postgres"
-    cluster.mkdir(parents=True, exist_ok=True)
-    _own(cluster)
-    reachable = subprocess.run(_as_cluster_owner(["test", "-w", str(cluster)]), check=False).returncode == 0
-    if reachable and len(str(cluster / "sock" / ".s.PGSQL.65535.lock")) < 100:
-        return cluster, False
+    if len(str(cluster / "sock" / ".s.PGSQL.65535.lock")) < 100:
+        cluster.mkdir(parents=True, exist_ok=True)
+        _own(cluster)
+        if subprocess.run(_as_cluster_owner(["test", "-w", str(cluster)]), check=False).returncode == 0:
+            return cluster, False
+        cluster.rmdir()
     cluster = Path(tempfile.mkdtemp(prefix="sm-pg-"))
     _own(cluster)
     return cluster, True

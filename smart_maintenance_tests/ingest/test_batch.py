@@ -49,6 +49,8 @@ def test_long_csv_rows_land_in_daily_partitions_and_file_is_archived(root):
     ]
     assert (root.lake / "sensor_readings" / "date=2026-01-05" / "data.parquet").exists()
     assert (root.archive / "plant/a.csv").exists() and not (root.landing / "plant/a.csv").exists()
+    (row,) = lake.read_dataset(root.lake, "ingested_files").to_pylist()
+    assert (row["status"], row["archived_to"], row["rows_read"], row["rows_kept"]) == ("ingested", "archive/plant/a.csv", 4, 4)
 
 
 def test_enrichment_from_reference_and_unknown_ids_are_kept_and_flagged(root):
@@ -251,7 +253,7 @@ def test_same_content_under_another_name_is_a_duplicate_file(root):
     ingest(root, "b1")
     drop(root, "again/b.csv", LONG)
     f = only(ingest(root, "b2"))
-    assert (f.status, f.rows_kept) == ("duplicate_file", 0)
+    assert (f.status, f.rows_kept, f.moved_to) == ("duplicate_file", 0, "archive/again/b.csv")
     assert (root.archive / "again/b.csv").exists()
     assert len(readings(root)) == 3
 
