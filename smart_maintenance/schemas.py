@@ -170,6 +170,38 @@ ALERTS = pa.schema(
     ]
 )
 
+# --- forecasting (issue 4); smart_maintenance.forecasting owns these columns ---
+EQUIPMENT_HEALTH = pa.schema(
+    [
+        ("equipment_id", pa.string()),
+        ("date", TS),  # the day's start (UTC); the last day ends at as_of
+        ("as_of", TS),
+        ("health", pa.float64()),  # 1 = as new, towards 0 = far from the healthy baseline
+        ("distance", pa.float64()),  # RMS over sensors of baseline scales moved towards the limit
+        ("trend_per_day", pa.float64()),  # slope of distance per day over the last days
+        ("contributing_sensors", pa.string()),  # '; '-joined 'sensor +z sd', strongest first
+        ("n_sensors", pa.int64()),
+    ]
+)
+
+FAILURE_FORECASTS = pa.schema(
+    [
+        ("equipment_id", pa.string()),
+        ("as_of", TS),
+        ("rul_hours", pa.float64()),  # median remaining life; null when beyond the horizon
+        ("rul_lower_hours", pa.float64()),  # lower bound of the interval ("not before" when beyond horizon)
+        ("rul_upper_hours", pa.float64()),  # null when unbounded within the horizon
+        ("predicted_failure_at", TS),  # as_of + rul_hours; null when beyond the horizon (no made-up date)
+        ("method", pa.string()),  # trend_prophet, learned_rul, none
+        ("p_fail_7d", pa.float64()),
+        ("p_fail_30d", pa.float64()),
+        ("interval_level", pa.float64()),  # e.g. 0.8 for the 10 %..90 % interval
+        ("beyond_horizon", pa.bool_()),
+        ("drivers", pa.string()),  # '; '-joined: sensors and limits (trend) or model and deviations (learned)
+        ("model_version", pa.string()),
+    ]
+)
+
 EVENT_TYPES = ("failure", "corrective_repair", "preventive_maintenance", "inspection", "replacement")
 DECISION_VALUES = ("approve", "reject", "defer", "modify")
 

@@ -79,6 +79,12 @@ class ValidationConfig:
     min_persistent_readings: int = 3
     min_data_quality: float = 0.8  # share of readings in the episode window without gap or missing value
     credible_peak_score: float = 0.8  # an uncorroborated persistent episode needs this peak to be credible
+    # Operating state: when the equipment's load sensors read near idle, it is stopped (or starting up);
+    # episodes then are operating-state changes to look at, not fault signatures.
+    load_sensor_types: tuple[str, ...] = ("speed", "current", "power", "flow")
+    idle_fraction: float = 0.1  # a load reading below this fraction of its typical level is idle
+    stopped_share: float = 0.5  # share of idle load readings in the episode window that means "stopped"
+    state_margin: timedelta = timedelta(minutes=30)  # the window looks this far before the episode (start-ups)
 
 
 @dataclass(frozen=True)

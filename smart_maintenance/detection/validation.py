@@ -1,6 +1,8 @@
 """Validation of alerts: is an episode a credible equipment fault? One rule, stated once, with reasons.
 
 Evidence gathered for each alert (all human-readable in `validation_reasons`):
+- operating state: the equipment's load sensors (speed, current, power, flow) at idle in the window
+  => it stopped or is starting up;
 - sensor fault: stuck, out of physical range or dropout among the detectors fired => the sensor is
   suspect, not the machine;
 - recent maintenance on the equipment within `maintenance_window` before the episode;
@@ -8,9 +10,10 @@ Evidence gathered for each alert (all human-readable in `validation_reasons`):
 - corroboration: alerts of other sensors of the same equipment within `corroboration_window`;
 - persistence: anomalous readings in the episode.
 
-Rule (first match): sensor fault => suspected_false_positive; after maintenance or poor data =>
-needs_investigation; corroborated => credible; transient (< min_persistent_readings) =>
-suspected_false_positive; peak >= credible_peak_score => credible; otherwise needs_investigation.
+Rule (first match): stopped => needs_investigation; sensor fault => suspected_false_positive; after
+maintenance or poor data => needs_investigation; corroborated and persistent => credible; corroborated
+but transient => needs_investigation; transient (< min_persistent_readings) => suspected_false_positive;
+peak >= credible_peak_score => credible; otherwise needs_investigation.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def validate_alerts(
     out = alerts.copy().reset_index(drop=True)
     statuses, reasons_col, faults, corroborating, quality = [], [], [], [], []
     by_sensor = {k: g for k, g in scores.groupby(KEY, sort=False)} if len(scores) else {}
+    load = _load_readings(scores, cfg)
     events = _events(maintenance_events)
     for row in out.itertuples(index=False):
         reasons: list[str] = []
@@ -67,6 +71,10 @@ def validate_alerts(
             )
         if q < cfg.min_data_quality:
             reasons.append(f"poor data quality in the window: {q:.0%} of readings without gap or missing value")
+        stopped = _stopped(load.get(row.equipment_id), row, cfg)
+        if stopped:
+            reasons.append(f"equipment stopped or starting up: {stopped} at idle (an operating-state change, "
+                           "not a fault signature; check whether the stop was planned)")
         if others:
             reasons.append(f"corroborated by {len(others)} other sensor(s) of the equipment: {', '.join(others)}")
         else:
@@ -76,12 +84,16 @@ def validate_alerts(
             f"{'persistent' if persistent else 'transient'}: {row.n_readings} anomalous reading(s) "
             f"from {row.started_at:%Y-%m-%d %H:%M:%S} to {row.ended_at:%Y-%m-%d %H:%M:%S}, peak score {row.peak_score:.2f}"
         )
-        if fault_kinds:
+        if stopped:
+            status = "needs_investigation"  # a stop also explains idle, flat or silent sensors
+        elif fault_kinds:
             status = "suspected_false_positive"
         elif len(recent) or q < cfg.min_data_quality:
             status = "needs_investigation"
-        elif others:
+        elif others and persistent:
             status = "credible"
+        elif others:
+            status = "needs_investigation"  # a one-off blip on coupled sensors (e.g. current and power)
         elif not persistent:
             status = "suspected_false_positive"
         elif row.peak_score >= cfg.credible_peak_score:
@@ -114,6 +126,31 @@ def _events(events: pd.DataFrame | None) -> pd.DataFrame:
             "event_type": events["event_type"].astype(str).to_numpy(),
         }
     )
+
+
+def _load_readings(scores: pd.DataFrame, cfg) -> dict[str, pd.DataFrame]:
+    """Per equipment: its load sensors' readings (timestamp, sensor_id, value) with each sensor's typical
+    level (the median of what `scores` holds for it)."""
+    if len(scores) == 0 or "sensor_type" not in scores:
+        return {}
+    load = scores[scores["sensor_type"].isin(cfg.load_sensor_types)][["equipment_id", "sensor_id", "timestamp", "value"]]
+    if len(load) == 0:
+        return {}
+    load = load.assign(typical=load.groupby(["equipment_id", "sensor_id"])["value"].transform("median"))
+    return {k: g for k, g in load.groupby("equipment_id", sort=False)}
+
+
+def _stopped(load: pd.DataFrame | None, row, cfg) -> str:
+    """The load sensors found idle in the episode window (from `state_margin` before it), or ''."""
+    if load is None:
+        return ""
+    window = load[(load["timestamp"] >= row.started_at - cfg.state_margin) & (load["timestamp"] <= row.ended_at)]
+    window = window[window["typical"].abs() > 0]
+    if len(window) == 0:
+        return ""
+    idle = window["value"].abs() <= cfg.idle_fraction * window["typical"].abs()
+    share = idle.groupby(window["sensor_id"]).mean()
+    return ", ".join(sorted(share[share >= cfg.stopped_share].index)) if (share >= cfg.stopped_share).any() else ""
 
 
 def _quality(sensor_scores: pd.DataFrame | None, row, cfg) -> float:

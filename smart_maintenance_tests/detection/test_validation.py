@@ -1,5 +1,6 @@
 """Validation status and reasons of alerts."""
 
+import numpy as np
 import pandas as pd
 
 from smart_maintenance.detection import build_alerts, fit_models, score_readings, validate_alerts
@@ -65,3 +66,28 @@ def test_isolated_single_reading_is_a_suspected_false_positive():
     alerts = validate_alerts(build_alerts(scores), scores)
     assert alerts["validation_status"].tolist() == ["suspected_false_positive"]
     assert "transient" in alerts["validation_reasons"].iloc[0]
+
+
+def test_equipment_stop_is_an_operating_state_change_not_a_credible_fault():
+    frame = plant()
+    frame["sensor_type"] = frame["sensor_id"].map({"current": "current", "vibration": "vibration_rms", "temperature": "temperature"})
+    typical = frame.loc[at(frame, "current", 0, 1200), "value"].median()
+    stopped = at(frame, "current", 1200, 1300)
+    frame.loc[stopped, "value"] = 0.01 * typical * (1 + 0.1 * np.sin(np.arange(stopped.sum())))  # no load
+    frame.loc[at(frame, "vibration", 1200, 1300), "value"] *= 0.05
+    alerts, _ = _run(frame)
+    stop = alerts[(alerts["sensor_id"] == "current")].sort_values("n_readings").iloc[-1]
+    assert stop["validation_status"] == "needs_investigation"
+    assert "equipment stopped or starting up: current at idle" in stop["validation_reasons"]
+    assert not (alerts["validation_status"] == "credible").any()
+
+
+def test_one_off_blip_on_two_coupled_sensors_is_not_credible():
+    rows = []
+    for sensor in ("current", "power"):
+        rows += [(START, sensor, 0.9, True, "rate_of_change"), (START + pd.Timedelta(minutes=1), sensor, 0.1, False, "")]
+    scores = pd.DataFrame(rows, columns=["timestamp", "sensor_id", "anomaly_score", "is_anomaly", "detectors_fired"])
+    scores = scores.assign(equipment_id="e1", value=1.0, score_gap=0.0)
+    alerts = validate_alerts(build_alerts(scores), scores)
+    assert alerts["validation_status"].tolist() == ["needs_investigation"] * 2
+    assert all("corroborated by 1 other sensor" in r and "transient" in r for r in alerts["validation_reasons"])
