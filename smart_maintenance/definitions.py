@@ -3,6 +3,8 @@
 import dagster as dg
 
 from smart_maintenance.defs.detection.assets import ASSETS as DETECTION_ASSETS
+from smart_maintenance.defs.detection.assets import CHECKS as DETECTION_CHECKS
+from smart_maintenance.defs.detection.assets import drift_check_job
 from smart_maintenance.defs.detection.resources import DetectionResource
 from smart_maintenance.defs.detection.sensors import model_sensor
 from smart_maintenance.defs.ingestion.assets import INGESTED, reference_data
@@ -24,8 +26,8 @@ def build_defs(home: str | None = None) -> dg.Definitions:
     data_root = DataRootResource(home=home) if home else DataRootResource()
     return dg.Definitions(
         assets=[*INGESTED, reference_data, *DETECTION_ASSETS],
-        asset_checks=CHECKS,
-        jobs=[ingest_landing_job],
+        asset_checks=[*CHECKS, *DETECTION_CHECKS],
+        jobs=[ingest_landing_job, drift_check_job],
         sensors=[*SENSORS, model_sensor, micro_batch_automation],
         schedules=SCHEDULES,
         # Steps run in the run's own process: our runs are one or two steps, and a subprocess per step

@@ -103,6 +103,11 @@ def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summ
         materialize("anomaly scores", "anomaly_scores", contiguous_ranges(days))
     if _stale(instance, "alerts", ["anomaly_scores", "maintenance_events", "equipment"]):
         materialize("alerts", "alerts")
+    if days:
+        started = time.perf_counter()
+        result = defs.resolve_job_def("drift_check").execute_in_process(instance=instance, run_config=loggers,
+                                                                        raise_on_error=False)
+        summary.runs.append(("drift check", result.success, time.perf_counter() - started))
 
 
 def _stale(instance: dg.DagsterInstance, key: str, deps: list[str]) -> bool:

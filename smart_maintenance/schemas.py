@@ -143,6 +143,7 @@ ANOMALY_SCORES = pa.schema(
         ("score_stuck", pa.float64()),
         ("score_gap", pa.float64()),
         ("score_out_of_range", pa.float64()),
+        ("score_alarm_limit", pa.float64()),
         ("score_multivariate", pa.float64()),
         ("detectors_fired", pa.string()),  # ';'-joined detector names at or above the threshold
         ("model_version", pa.string()),  # Models.version used to score the reading

@@ -17,8 +17,9 @@ from smart_maintenance.detection.readings import KEY, group_starts, micros, run_
 
 BASELINE_COLUMNS = [
     "equipment_id", "sensor_id", "sensor_type", "n", "center", "scale", "diff_scale", "interval_s",
-    "max_run", "valid_min", "valid_max", "first_timestamp", "last_timestamp",
+    "max_run", "valid_min", "valid_max", "alarm_limit", "first_timestamp", "last_timestamp",
 ]  # fmt: skip
+REFERENCE_COLUMNS = ("valid_min", "valid_max", "alarm_limit")
 
 
 def fit_baselines(train: pd.DataFrame, config: DetectionConfig, sensors: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -57,18 +58,18 @@ def fit_baselines(train: pd.DataFrame, config: DetectionConfig, sensors: pd.Data
                 "last_timestamp": train["timestamp"].iat[b - 1],
             }
         )
-    out = pd.DataFrame(rows, columns=[c for c in BASELINE_COLUMNS if c not in ("valid_min", "valid_max")])
+    out = pd.DataFrame(rows, columns=[c for c in BASELINE_COLUMNS if c not in REFERENCE_COLUMNS])
     if sensors is not None and len(sensors):
         ref = sensors.copy()
         ref["equipment_id"] = ref["equipment_id"].astype(str)
         ref["sensor_id"] = ref["sensor_id"].astype(str)
-        cols = KEY + [c for c in ("valid_min", "valid_max", "sensor_type") if c in ref]
+        cols = KEY + [c for c in (*REFERENCE_COLUMNS, "sensor_type") if c in ref]
         out = out.merge(ref[cols], on=KEY, how="outer", suffixes=("", "_ref"))
         if "sensor_type_ref" in out:
             out["sensor_type"] = out["sensor_type"].where(out["sensor_type"].notna(), out.pop("sensor_type_ref"))
         out["n"] = out["n"].fillna(0).astype(np.int64)
         out["max_run"] = out["max_run"].fillna(0).astype(np.int64)
-    for col in ("valid_min", "valid_max"):
+    for col in REFERENCE_COLUMNS:
         if col not in out:
             out[col] = np.nan
     return out[BASELINE_COLUMNS].reset_index(drop=True)

@@ -11,6 +11,8 @@ All of them look back a bounded number of readings of the same sensor (see `Dete
                  (so a quantised or normally constant sensor is not called stuck)
 - gap            interval since the previous reading / usual interval (a dropout, seen when data resumes)
 - out_of_range   outside the sensor's physical range (valid_min / valid_max from reference data)
+- alarm_limit    (value - center) / (alarm_limit - center): 1.0 at the engineer's alarm limit from
+                 reference data, on whichever side of the baseline the limit lies (rising or falling)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from smart_maintenance.detection.baseline import prior_scale, shrunk_scale
 from smart_maintenance.detection.config import DetectionConfig
 from smart_maintenance.detection.readings import KEY, group_starts, micros, previous, run_length, trailing_mean
 
-UNIVARIATE_DETECTORS = ("deviation", "rate_of_change", "stuck", "gap", "out_of_range")
+UNIVARIATE_DETECTORS = ("deviation", "rate_of_change", "stuck", "gap", "out_of_range", "alarm_limit")
 
 
 def univariate_ratios(frame: pd.DataFrame, baselines: pd.DataFrame, config: DetectionConfig) -> dict[str, np.ndarray]:
@@ -58,18 +60,22 @@ def univariate_ratios(frame: pd.DataFrame, baselines: pd.DataFrame, config: Dete
         span = np.where(np.isfinite(span) & (span > 0), span, 1.0)
         excess = np.fmax(np.nan_to_num(b["valid_min"] - x, nan=-np.inf), np.nan_to_num(x - b["valid_max"], nan=-np.inf))
         out_of_range = np.where(excess > 0, 1.0 + excess / span, 0.0)
+        toward = b["alarm_limit"] - center  # signed distance from the baseline to the limit
+        alarm = np.where(np.isfinite(toward) & (toward != 0), (x - center) / toward, np.nan)
+        alarm_limit = np.where(alarm > 0, alarm, np.where(np.isnan(alarm), np.nan, 0.0))
     return {
         "deviation": deviation,
         "rate_of_change": rate,
         "stuck": stuck,
         "gap": gap,
         "out_of_range": out_of_range,
+        "alarm_limit": alarm_limit,
     }
 
 
 def _per_row(frame: pd.DataFrame, baselines: pd.DataFrame) -> dict[str, np.ndarray]:
     """Baseline columns aligned to the rows of `frame` (NaN / 0 for sensors without a baseline)."""
-    cols = ["n", "center", "scale", "diff_scale", "interval_s", "max_run", "valid_min", "valid_max"]
+    cols = ["n", "center", "scale", "diff_scale", "interval_s", "max_run", "valid_min", "valid_max", "alarm_limit"]
     if len(baselines) == 0:
         return {c: np.full(len(frame), 0.0 if c in ("n", "max_run") else np.nan) for c in cols}
     index = pd.MultiIndex.from_frame(baselines[KEY])

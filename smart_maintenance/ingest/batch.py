@@ -102,11 +102,18 @@ def ingest_batch(root: DataRoot, relpaths: list[str], *, now: datetime, batch_id
             out.status, out.reason = "gone", "no longer in landing/ (handled by another run)"
         elif path.is_symlink():
             _reject(root, out, "symbolic links are not followed; copy the file itself into landing/", now, run_id)
+        elif not path.is_file():
+            _reject(root, out, "not a regular file (a pipe, socket or device); only files are read", now, run_id)
         elif (size := path.stat().st_size) > settings.max_file_bytes:
             out.size_bytes = size
             _reject(root, out, f"file is {size} bytes, above the limit of {settings.max_file_bytes} (max_file_bytes)", now, run_id)
         else:
-            out.size_bytes, out.sha256 = size, landing.file_sha256(path)
+            out.size_bytes = size
+            try:
+                out.sha256 = landing.file_sha256(path)
+            except OSError as exc:  # e.g. permission denied: say so and move on
+                _reject(root, out, f"the file cannot be opened: {exc.strerror or exc}", now, run_id)
+                continue
             candidates.append((out, path))
 
     shas = [out.sha256 for out, _ in candidates]
@@ -190,6 +197,8 @@ def _ingest_contents(root: DataRoot, files: list[tuple[FileOutcome, Path]], *, n
             _reject(root, out, str(exc), now, run_id)
         except duckdb.Error as exc:
             _reject(root, out, f"the file could not be processed: {str(exc).splitlines()[0]}", now, run_id)
+        except OSError as exc:
+            _reject(root, out, f"the file cannot be read: {exc.strerror or exc}", now, run_id)
         finally:
             with contextlib.suppress(Exception):
                 con.unregister("raw")

@@ -117,3 +117,21 @@ def test_micro_batches_give_the_same_scores_and_alerts_as_one_file(one_file_root
     cols = ["alert_id", "started_at", "ended_at", "severity", "validation_status", "peak_score"]
     pd.testing.assert_frame_equal(lake_frame(one_file_root, "alerts", ["alert_id"])[cols],
                                   lake_frame(batched, "alerts", ["alert_id"])[cols])
+
+
+def test_drift_check_lists_a_sensor_whose_distribution_moved(root):
+    data = plant(days=21)
+    late = (data["timestamp"] >= START + pd.Timedelta(days=14)) & (data["sensor_id"] == "temp") & (data["equipment_id"] == "fan-2")
+    data.loc[late, "value"] += 6.0  # a recalibrated or relocated sensor: a new normal
+    drop(root, "plant.csv", to_csv(data))
+    summary = run_once(root, min_file_age_seconds=0)
+    assert ("drift check", True) in [(step, ok) for step, ok, _ in summary.runs]
+    with instance_for(root) as instance:
+        import dagster as dg
+
+        key = dg.AssetCheckKey(dg.AssetKey("anomaly_scores"), "sensor_drift")
+        (execution,) = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).values()
+        evaluation = execution.event.dagster_event.event_specific_data
+        assert not evaluation.passed
+        assert evaluation.metadata["drifted_sensors"].value == 1
+        assert "fan-2" in evaluation.metadata["drifted"].value and "temp" in evaluation.metadata["drifted"].value

@@ -1,6 +1,7 @@
 """Each detector catches its kind of fault on hand-made series; clean noise raises nothing."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from smart_maintenance.detection import DetectionConfig, fit_models, score_readings
@@ -111,3 +112,22 @@ def test_threshold_is_configurable_per_sensor_type(clean):
     strict = type(config)(scoring=type(config.scoring)(threshold_by_sensor_type={"current": 0.999}))
     scores = _score(frame, strict)
     assert not scores.loc[scores["sensor_id"] == "current", "is_anomaly"].any()
+
+
+def test_alarm_limit_from_reference_is_crossed_on_either_side(clean):
+    frame = clean.copy()
+    history, new = split(frame, TRAIN)
+    level = history.groupby("sensor_id")["value"].agg(["median", "std"])
+    margin = 8 * level["std"]
+    sensors = pd.DataFrame({"equipment_id": ["pump-1", "pump-1"], "sensor_id": ["vibration", "current"],
+                            "alarm_limit": [level.loc["vibration", "median"] + margin["vibration"],  # rising
+                                            level.loc["current", "median"] - margin["current"]]})  # falling
+    models = fit_models(history, as_of=history["timestamp"].max(), sensors=sensors)
+    scores = score_readings(new, history, models)
+    assert (scores["score_alarm_limit"] < 0.5).all()  # clean readings stay well inside both limits
+    frame.loc[at(frame, "vibration", 1300), "value"] += 1.2 * margin["vibration"]
+    frame.loc[at(frame, "current", 1400), "value"] -= 1.2 * margin["current"]
+    scores = score_readings(split(frame, TRAIN)[1], history, models)
+    hits = scores[scores["score_alarm_limit"] >= 0.5]
+    assert set(hits["sensor_id"]) == {"vibration", "current"}
+    assert "alarm_limit" in ";".join(hits["detectors_fired"])

@@ -236,6 +236,22 @@ def test_symlink_is_never_followed(root, tmp_path):
     assert readings(root) == [] and secret.exists()
 
 
+def test_special_file_is_rejected_without_being_opened(root):
+    import os
+
+    os.mkfifo(root.landing / "pipe.csv")  # opening a FIFO would block the run forever
+    drop(root, "ok.csv", LONG)
+    result = ingest(root)
+    assert {f.source_file: f.status for f in result.files} == {"pipe.csv": "rejected", "ok.csv": "ingested"}
+    assert "not a regular file" in result.files[[f.source_file for f in result.files].index("pipe.csv")].reason
+
+
+def test_file_vanishing_mid_batch_is_reported_not_fatal(root):
+    drop(root, "a.csv", LONG)
+    result = ingest_batch(root, ["a.csv", "gone.csv"], now=NOW, batch_id="b1")
+    assert {f.source_file: f.status for f in result.files} == {"a.csv": "ingested", "gone.csv": "gone"}
+
+
 def test_duplicate_rows_inside_a_file_count_once(root):
     drop(root, "d.csv", LONG + "2026-01-05T10:00:00Z,pump-1,temp,40.5\n")
     f = only(ingest(root))

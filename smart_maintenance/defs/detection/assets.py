@@ -233,3 +233,47 @@ def alerts(context: dg.AssetExecutionContext, data_root: DataRootResource, detec
 
 
 ASSETS = [detection_models, anomaly_scores, alerts]
+
+
+DRIFT_RECENT_DAYS, DRIFT_SAMPLE = 7, 2000
+
+
+@dg.asset_check(asset=anomaly_scores, name="sensor_drift",
+                description="Per sensor, the distribution of the last 7 days against the 28 days before (two-sample KS); "
+                            "drifted sensors are listed: their baselines are stale until the next weekly model.",
+                automation_condition=dg.AutomationCondition.on_cron("0 4 * * *"))
+def sensor_drift(data_root: DataRootResource, detection: DetectionResource) -> dg.AssetCheckResult:
+    from smart_maintenance.detection import check_drift
+
+    root, config = data_root.get(), detection.config()
+    days = sorted(p.name.removeprefix("date=") for p in (root.lake / "sensor_readings").glob("date=*"))
+    if not days:
+        return dg.AssetCheckResult(passed=True, description="no readings", metadata={"sensors_judged": 0})
+    last = datetime.fromisoformat(days[-1])
+    window = lambda lo, hi: [(last - timedelta(days=i)).date().isoformat() for i in range(hi - 1, lo - 1, -1)]  # noqa: E731
+    sample = lambda ds: _sample(root, ds)  # noqa: E731
+    recent, reference = sample(window(0, DRIFT_RECENT_DAYS)), sample(window(DRIFT_RECENT_DAYS, DRIFT_RECENT_DAYS + TRAINING_WEEKS * 7))
+    passed, meta = check_drift(reference, recent, config)
+    return dg.AssetCheckResult(
+        passed=passed, severity=dg.AssetCheckSeverity.WARN,
+        description=f"{len(meta['drifted'])} of {meta['sensors_judged']} sensors drifted (KS > {meta['ks_max']})",
+        metadata={"sensors_judged": meta["sensors_judged"], "drifted_sensors": len(meta["drifted"]),
+                  "drifted": markdown_table([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in d.items()}
+                                             for d in meta["drifted"]])})
+
+
+def _sample(root: DataRoot, days: list[str]) -> pd.DataFrame:
+    """Up to DRIFT_SAMPLE readings per sensor from those days (a deterministic pseudo-random sample)."""
+    files = lake.partition_files(root.lake, "sensor_readings", "date", days)
+    if not files:
+        return pd.DataFrame(columns=READING_COLUMNS)
+    return lake.connect().sql(
+        f"SELECT {', '.join(READING_COLUMNS)} FROM {lake.files_sql(files)} "
+        f"QUALIFY row_number() OVER (PARTITION BY equipment_id, sensor_id ORDER BY hash(timestamp)) <= {DRIFT_SAMPLE}"
+    ).df()
+
+
+CHECKS = [sensor_drift]
+drift_check_job = dg.define_asset_job(
+    "drift_check", selection=dg.AssetSelection.checks(sensor_drift),
+    description="Compare each sensor's last week with its reference window (also runs daily at 04:00 UTC).")
