@@ -116,7 +116,9 @@ def _faults(gt: pd.DataFrame) -> pd.DataFrame:
     for name, col in (("start", start), ("end", end)):
         ts = pd.to_datetime(gt[col]).reset_index(drop=True)
         out[name] = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
-    out["sensor_id"] = gt["sensor_id"].astype(object).where(gt["sensor_id"].notna(), None).to_numpy() if "sensor_id" in gt else None
+    # An empty sensor_id is an equipment-level fault (e.g. a degradation): None, never NaN (NaN is truthy).
+    sensors = gt["sensor_id"] if "sensor_id" in gt else pd.Series([None] * len(gt))
+    out["sensor_id"] = [s if isinstance(s, str) and s else None for s in sensors]
     out["fault_type"] = gt["fault_type"].astype(str).to_numpy() if "fault_type" in gt else ""
     return out
 

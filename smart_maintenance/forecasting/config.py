@@ -64,17 +64,18 @@ class RulConfig:
     """Learned remaining useful life: gradient boosting on windowed features of run-to-failure histories."""
 
     step: timedelta = timedelta(hours=1)  # readings are aggregated to this grid (C-MAPSS: one cycle)
-    windows: tuple[int, ...] = (5, 10, 30)  # steps: mean and slope features
+    windows: tuple[int, ...] = (10, 30)  # steps: mean and slope features
     ewm_spans: tuple[int, ...] = (10, 30)
     baseline_steps: int = 10  # first steps of a run: features relative to them are unit-independent
     rul_cap_hours: float | None = None  # target cap; None: median history length / 2
     min_failures: int = 3  # histories needed to learn a type's model
     min_history_steps: int = 10  # shorter histories are skipped
     max_samples_per_history: int = 400  # training rows drawn per history (most recent kept densely)
-    cv_folds: int = 4  # backtest folds by history (out-of-fold errors and interval calibration)
+    cv_folds: int = 3  # backtest folds by history (out-of-fold errors and interval calibration)
     interval_level: float = 0.8
-    max_iter: int = 300
-    learning_rate: float = 0.05
+    max_iter: int = 150
+    learning_rate: float = 0.1
+    max_bins: int = 63
     max_leaf_nodes: int = 15
     min_samples_leaf: int = 40
     l2_regularization: float = 1.0

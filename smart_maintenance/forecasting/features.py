@@ -5,7 +5,7 @@ grid with one column per sensor; every feature of a step uses that step and earl
 same function serves training (every step of a history) and prediction (the last step of a run).
 
 Per sensor: the last value; its difference from the run's first `baseline_steps` (unit-independent:
-units of a type differ in level); mean and least-squares slope over each window; exponentially
+units of a type differ in level); mean (relative to the baseline) and least-squares slope over each window; exponentially
 weighted means. Per run: `age_steps`, the steps since the run began. Missing steps are carried
 forward; a sensor missing at the very start of a run takes its first value.
 """
@@ -40,8 +40,7 @@ def run_features(wide: pd.DataFrame, sensors: list[str], config: RulConfig) -> p
     for w in config.windows:
         mean, slope = _window_mean_slope(x, w)
         for j, s in enumerate(sensors):
-            cols[f"{s}|mean{w}"] = mean[:, j]
-            cols[f"{s}|rel_mean{w}"] = mean[:, j] - baseline[j]
+            cols[f"{s}|mean{w}"] = mean[:, j] - baseline[j]
             cols[f"{s}|slope{w}"] = slope[:, j]
     frame = pd.DataFrame(x, columns=sensors)
     for span in config.ewm_spans:

@@ -108,7 +108,8 @@ def fit_rul_models(
             has_limits = bool(pd.to_numeric(own.get("alarm_limit"), errors="coerce").notna().any()) or bool(
                 (models.limit_offsets["equipment_type"] == equipment_type).any())
             if has_limits:
-                backtest = trend_backtest(model, hourly[hourly["equipment_type"] == equipment_type], own, equipment, config, seed)
+                backtest = trend_backtest(model, hourly[hourly["equipment_type"] == equipment_type], own, equipment, config, seed,
+                                          models.limit_offsets)
         selection.append(select_method(str(equipment_type), model, backtest, has_limits, config))
     models.selection = pd.DataFrame(selection, columns=SELECTION_COLUMNS)
     return models

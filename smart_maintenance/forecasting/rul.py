@@ -67,7 +67,7 @@ def training_set(rows: pd.DataFrame, sensors: list[str], config: RulConfig, cap_
 
 def _models(config: RulConfig, seed: int, level: float) -> tuple:
     common = dict(max_iter=config.max_iter, learning_rate=config.learning_rate, max_leaf_nodes=config.max_leaf_nodes,
-                  min_samples_leaf=config.min_samples_leaf, l2_regularization=config.l2_regularization,
+                  min_samples_leaf=config.min_samples_leaf, l2_regularization=config.l2_regularization, max_bins=config.max_bins,
                   early_stopping=False, random_state=seed)  # fmt: skip
     alpha = (1.0 - level) / 2.0
     return (

@@ -33,11 +33,12 @@ def cutoffs(model: LearnedRul, points: int) -> pd.DataFrame:
 
 
 def trend_backtest(model: LearnedRul, hourly_rows: pd.DataFrame, sensors: pd.DataFrame, equipment: pd.DataFrame,
-                   config: ForecastConfig, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+                   config: ForecastConfig, seed: int = 0, offsets: pd.DataFrame | None = None) -> pd.DataFrame:  # fmt: skip
     """The cut-offs of `cutoffs` with the trend method's capped RUL forecast (`trend_pred`) added.
 
     hourly_rows: history rows (history_id, equipment_id, sensor_id, timestamp, value) on the trend grid.
-    Each cut-off is forecast as a pseudo-equipment carrying the sensors (and limits) of its equipment.
+    Each cut-off is forecast as a pseudo-equipment carrying the sensors (and limits) of its equipment;
+    offsets (learned limits, limits.learn_limit_offsets) stand in for missing alarm limits.
     """
     points = cutoffs(model, config.selection.trend_backtest_points)
     if not len(points):
@@ -51,7 +52,8 @@ def trend_backtest(model: LearnedRul, hourly_rows: pd.DataFrame, sensors: pd.Dat
         refs.append(sensors[sensors["equipment_id"].astype(str) == owner[p.history_id]].assign(equipment_id=pseudo))
         as_of[pseudo] = pd.Timestamp(p.timestamp)
     grid = pd.concat(grids, ignore_index=True)
-    limits = sensor_limits(grid, pd.concat(refs, ignore_index=True), None, config.baseline)
+    pseudo_equipment = pd.DataFrame({"equipment_id": list(as_of), "type": model.equipment_type})
+    limits = sensor_limits(grid, pd.concat(refs, ignore_index=True), pseudo_equipment, config.baseline, offsets)
     forecasts = trend_forecasts(grid, limits, as_of, config.trend, config.baseline, seed).set_index("equipment_id")
     pred = [forecasts["rul_hours"].get(f"bt{i}", np.nan) for i in range(len(points))]
     return points.assign(trend_pred=np.minimum(np.nan_to_num(np.asarray(pred, float), nan=model.cap_hours), model.cap_hours))
