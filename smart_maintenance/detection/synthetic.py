@@ -118,7 +118,7 @@ def _faults(gt: pd.DataFrame) -> pd.DataFrame:
         out[name] = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
     # An empty sensor_id is an equipment-level fault (e.g. a degradation): None, never NaN (NaN is truthy).
     sensors = gt["sensor_id"] if "sensor_id" in gt else pd.Series([None] * len(gt))
-    out["sensor_id"] = [s if isinstance(s, str) and s else None for s in sensors]
+    out["sensor_id"] = pd.Series([s if isinstance(s, str) and s else None for s in sensors], dtype=object)
     out["fault_type"] = gt["fault_type"].astype(str).to_numpy() if "fault_type" in gt else ""
     return out
 
@@ -127,7 +127,7 @@ def _labels(scores: pd.DataFrame, faults: pd.DataFrame) -> np.ndarray:
     y = np.zeros(len(scores), dtype=bool)
     for f in faults.itertuples(index=False):
         hit = (scores["equipment_id"] == f.equipment_id) & (scores["timestamp"] >= f.start) & (scores["timestamp"] <= f.end)
-        if f.sensor_id:
+        if isinstance(f.sensor_id, str):
             hit &= scores["sensor_id"] == f.sensor_id
         y |= hit.to_numpy()
     return y
@@ -143,7 +143,7 @@ def _match(faults: pd.DataFrame, alerts: pd.DataFrame, grace: pd.Timedelta) -> t
             & (alerts["started_at"] <= f.end + grace)
         ]
         matched.update(a.index)  # any alert during a fault window is not a false alert
-        if f.sensor_id:
+        if isinstance(f.sensor_id, str):
             a = a[a["sensor_id"] == f.sensor_id]
         first = a["started_at"].min() if len(a) else None
         rows.append(

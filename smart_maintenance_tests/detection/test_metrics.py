@@ -47,12 +47,13 @@ def test_equipment_level_fault_from_csv_matches_alerts_of_any_sensor(tmp_path):
     from smart_maintenance.detection.synthetic import judge_against_truth
 
     (tmp_path / "faults.csv").write_text("equipment_id,sensor_id,fault_type,start,end\n"
-                                         "pump-1,,degradation,2026-01-01T00:00:00Z,2026-01-02T00:00:00Z\n")
+                                         "pump-1,,degradation,2026-01-01T00:00:00Z,2026-01-02T00:00:00Z\n"
+                                         "pump-1,current,spike,2025-12-31T01:00:00Z,2025-12-31T01:01:00Z\n")
     faults = pd.read_csv(tmp_path / "faults.csv")
     t = pd.Timestamp("2026-01-01T12:00:00Z")
     scores = pd.DataFrame({"timestamp": [t], "equipment_id": ["pump-1"], "sensor_id": ["vibration"],
                            "is_anomaly": [True]})
     alerts = pd.DataFrame({"equipment_id": ["pump-1"], "sensor_id": ["vibration"], "started_at": [t], "ended_at": [t],
                            "validation_status": ["credible"]})
-    result = judge_against_truth(scores, alerts, faults, since=pd.Timestamp("2025-12-31T00:00:00Z"))
-    assert result["event"]["detected"] == 1 and result["point"]["tp"] == 1
+    result = judge_against_truth(scores, alerts, faults, since=pd.Timestamp("2025-12-30T00:00:00Z"))
+    assert result["event"]["faults"] == 2 and result["event"]["detected"] == 1 and result["point"]["tp"] == 1
