@@ -7,6 +7,7 @@ from smart_maintenance.defs.detection.assets import CHECKS as DETECTION_CHECKS
 from smart_maintenance.defs.detection.assets import drift_check_job
 from smart_maintenance.defs.detection.resources import DetectionResource
 from smart_maintenance.defs.detection.sensors import model_sensor
+from smart_maintenance.defs.forecasting.assets import ASSETS as FORECASTING_ASSETS
 from smart_maintenance.defs.ingestion.assets import INGESTED, reference_data
 from smart_maintenance.defs.ingestion.checks import CHECKS
 from smart_maintenance.defs.ingestion.jobs import ingest_landing_job
@@ -25,7 +26,7 @@ def build_defs(home: str | None = None) -> dg.Definitions:
     """The project's Definitions; `home` overrides the data root (default: SMART_MAINTENANCE_HOME)."""
     data_root = DataRootResource(home=home) if home else DataRootResource()
     return dg.Definitions(
-        assets=[*INGESTED, reference_data, *DETECTION_ASSETS],
+        assets=[*INGESTED, reference_data, *DETECTION_ASSETS, *FORECASTING_ASSETS],
         asset_checks=[*CHECKS, *DETECTION_CHECKS],
         jobs=[ingest_landing_job, drift_check_job],
         sensors=[*SENSORS, model_sensor, micro_batch_automation],

@@ -103,11 +103,30 @@ def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summ
         materialize("anomaly scores", "anomaly_scores", contiguous_ranges(days))
     if _stale(instance, "alerts", ["anomaly_scores", "maintenance_events", "equipment"]):
         materialize("alerts", "alerts")
+    _refresh_forecasts(instance, materialize)
     if days:
         started = time.perf_counter()
         result = defs.resolve_job_def("drift_check").execute_in_process(instance=instance, run_config=loggers,
                                                                         raise_on_error=False)
         summary.runs.append(("drift check", result.success, time.perf_counter() - started))
+
+
+def _refresh_forecasts(instance: dg.DagsterInstance, materialize) -> None:
+    """RUL models when their inputs changed; health and forecasts for the latest days whose readings changed
+    (the automation keeps the same window current; older days are backfilled on demand)."""
+    from smart_maintenance.defs.detection.sensors import latest_ids
+    from smart_maintenance.defs.forecasting.assets import AUTOMATIC_DAYS
+    from smart_maintenance.detection.retraining import contiguous_ranges
+
+    if _stale(instance, "rul_models", ["sensor_readings", "maintenance_events", "equipment", "sensors"]):
+        materialize("RUL models", "rul_models")
+    readings = latest_ids(instance, "sensor_readings")
+    recent = sorted(readings)[-AUTOMATIC_DAYS:]
+    for key, step in (("equipment_health", "equipment health"), ("failure_forecasts", "failure forecasts")):
+        own = latest_ids(instance, key)
+        stale = [d for d in recent if own.get(d, -1) < readings[d]]
+        if stale:
+            materialize(step, key, contiguous_ranges(stale))
 
 
 def _stale(instance: dg.DagsterInstance, key: str, deps: list[str]) -> bool:
