@@ -1,0 +1,60 @@
+"""Forecasting assets through the pipeline (`run_once`) on a small synthetic plant with degradations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from smart_maintenance import lake
+from smart_maintenance.runner import instance_for, run_once
+from smart_maintenance.simulation import PlantSpec, simulate_plant
+
+END = datetime(2026, 3, 2, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def plant_root(tmp_path_factory):
+    from smart_maintenance.config import DataRoot
+
+    root = DataRoot(tmp_path_factory.mktemp("forecast") / "data").ensure()
+    simulate_plant(root.root, PlantSpec(end=END, days=10, n_equipment=6, interval_seconds=300, seed=11))
+    summary = run_once(root, min_file_age_seconds=0)
+    assert summary.success, summary.runs
+    return root
+
+
+def test_every_recent_equipment_has_a_forecast_with_sane_dates(plant_root):
+    forecasts = lake.read_dataset(plant_root.lake, "failure_forecasts").to_pandas()
+    latest = forecasts[forecasts["as_of"] == forecasts["as_of"].max()]
+    equipment = set(pd.read_csv(plant_root.reference / "equipment.csv")["equipment_id"])
+    assert set(latest["equipment_id"]) == equipment
+    assert set(latest["method"]) <= {"trend_prophet", "learned_rul", "none"}
+    dated = latest[~latest["beyond_horizon"]]
+    assert (dated["predicted_failure_at"] > dated["as_of"]).all()
+    assert (dated["predicted_failure_at"].dt.year > 2000).all()  # the old system's 1970 dates
+    assert (dated["rul_lower_hours"] <= dated["rul_hours"]).all()
+    beyond = latest[latest["beyond_horizon"]]
+    assert beyond["predicted_failure_at"].isna().all() and beyond["rul_hours"].isna().all()
+
+
+def test_forecasts_cover_the_latest_days_only_and_health_is_daily(plant_root):
+    days = sorted(p.name for p in (plant_root.lake / "failure_forecasts").iterdir())
+    assert days == ["date=2026-02-28", "date=2026-03-01", "date=2026-03-02"][-len(days):] and len(days) >= 2
+    health = lake.read_dataset(plant_root.lake, "equipment_health").to_pandas()
+    assert health["health"].between(0, 1).all() and len(health) > 0
+
+
+def test_forecast_checks_passed_and_models_are_cached(plant_root):
+    import dagster as dg
+
+    with instance_for(plant_root) as instance:
+        keys = [dg.AssetCheckKey(dg.AssetKey("failure_forecasts"), n)
+                for n in ("forecast_for_every_recent_equipment", "intervals_ordered_and_in_the_future")]
+        executions = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+        assert {k.name: e.status.value for k, e in executions.items()} == {k.name: "SUCCEEDED" for k in keys}
+    cached = list((plant_root.models / "rul").glob("*.pkl"))
+    assert 1 <= len(cached) <= 4  # one per distinct set of known failures, not one per day or batch
+    summary = run_once(plant_root, min_file_age_seconds=0)
+    assert [s for s, _, _ in summary.runs] == ["ingest landing files"]  # nothing new: nothing refitted
