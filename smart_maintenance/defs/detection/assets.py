@@ -16,7 +16,7 @@ from smart_maintenance import artifacts, lake, schemas
 from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.resources import DetectionResource
 from smart_maintenance.defs.metadata import OWNERS, column_schema, markdown_table
-from smart_maintenance.defs.partitions import daily, weekly
+from smart_maintenance.defs.partitions import daily, days_in, weekly
 from smart_maintenance.defs.resources import DataRootResource
 from smart_maintenance.detection import (
     Models, build_alerts, check_alert_rate, check_no_credible_from_faulty_sensor, check_scored_once,
@@ -69,11 +69,6 @@ def read_readings(root: DataRoot, days: list[str], per_sensor_limit: int | None 
              if per_sensor_limit else "")
     sql = f"SELECT {', '.join(READING_COLUMNS)} FROM {lake.files_sql(files)}{limit}"
     return lake.connect().sql(sql).df()
-
-
-def _days(window: dg.TimeWindow) -> list[str]:
-    n = (window.end - window.start).days
-    return [(window.start + timedelta(days=i)).date().isoformat() for i in range(n)]
 
 
 @dg.asset(
@@ -132,7 +127,7 @@ def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResourc
     of change, stuck value, gap, out of range, multivariate), the ensemble `anomaly_score` (0..1, 0.5 =
     decision boundary) and `is_anomaly` (threshold per sensor type). Causal: uses only earlier readings."""
     root, config = data_root.get(), detection.config()
-    days = _days(context.partition_time_window)
+    days = days_in(context.partition_time_window)
     first = datetime.fromisoformat(days[0])
     history = read_readings(root, [(first - timedelta(days=i)).date().isoformat() for i in range(HISTORY_DAYS, 0, -1)],
                             config.lookback_readings)

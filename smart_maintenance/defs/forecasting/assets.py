@@ -18,7 +18,7 @@ from smart_maintenance import artifacts, lake, schemas
 from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.assets import ON_NEW_DATA
 from smart_maintenance.defs.metadata import OWNERS, column_schema, markdown_table
-from smart_maintenance.defs.partitions import daily
+from smart_maintenance.defs.partitions import daily, days_in
 from smart_maintenance.defs.resources import DataRootResource
 from smart_maintenance.forecasting.config import ForecastConfig
 from smart_maintenance.forecasting.forecast import forecast_failures
@@ -82,10 +82,6 @@ def models_as_of(root: DataRoot, as_of: pd.Timestamp, evts: pd.DataFrame | None)
     return models
 
 
-def _days(window: dg.TimeWindow) -> list[str]:
-    return [(window.start + timedelta(days=i)).date().isoformat() for i in range((window.end - window.start).days)]
-
-
 def _as_of(root: DataRoot, day: str) -> pd.Timestamp | None:
     """A day's forecast time: its last reading (the data's "now"), never the wall clock."""
     return latest_reading(root, day)
@@ -132,7 +128,7 @@ def equipment_health(context: dg.AssetExecutionContext, data_root: DataRootResou
     sensors, equipment, evts = (read_reference(root.reference, "sensors").to_pandas(),
                                 read_reference(root.reference, "equipment").to_pandas(), events(root))
     rows = 0
-    for day in _days(context.partition_time_window):
+    for day in days_in(context.partition_time_window):
         as_of = _as_of(root, day)
         frame = pd.DataFrame()
         if as_of is not None:
@@ -168,7 +164,7 @@ def failure_forecasts(context: dg.AssetExecutionContext, data_root: DataRootReso
     sensors, equipment, evts = (read_reference(root.reference, "sensors").to_pandas(),
                                 read_reference(root.reference, "equipment").to_pandas(), events(root))
     frames, missing, disordered = [], [], []
-    for day in _days(context.partition_time_window):
+    for day in days_in(context.partition_time_window):
         as_of = _as_of(root, day)
         frame = pd.DataFrame()
         if as_of is not None:
