@@ -139,7 +139,6 @@ def _stale(instance: dg.DagsterInstance, key: str, deps: list[str]) -> bool:
 
     own = latest(key)
     return own < 0 or any(latest(d) > own for d in deps)
-    return summary
 
 
 REFERENCE_ASSETS = ("equipment", "sensors", "technicians")

@@ -22,7 +22,7 @@ from smart_maintenance.config import DataRoot
 from smart_maintenance.ingest import events, landing, validate
 from smart_maintenance.ingest.layout import detect_layout
 from smart_maintenance.ingest.merge import merge_readings
-from smart_maintenance.ingest.source import ROW, UnreadableFile, read_source
+from smart_maintenance.ingest.source import UnreadableFile, read_source
 from smart_maintenance.reference import Reference
 
 LEDGER = "ingested_files"

@@ -6,7 +6,7 @@ on the weeks before it) and the readings up to each reading.
 """
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import dagster as dg
 import pandas as pd
