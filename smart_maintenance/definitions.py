@@ -8,6 +8,9 @@ from smart_maintenance.defs.detection.assets import drift_check_job
 from smart_maintenance.defs.detection.resources import DetectionResource
 from smart_maintenance.defs.detection.sensors import model_sensor
 from smart_maintenance.defs.forecasting.assets import ASSETS as FORECASTING_ASSETS
+from smart_maintenance.defs.reporting.assets import ASSETS as REPORTING_ASSETS
+from smart_maintenance.defs.reporting.assets import JOBS as REPORTING_JOBS
+from smart_maintenance.defs.reporting.assets import SCHEDULES as REPORTING_SCHEDULES
 from smart_maintenance.defs.ingestion.assets import INGESTED, reference_data
 from smart_maintenance.defs.ingestion.checks import CHECKS
 from smart_maintenance.defs.ingestion.jobs import ingest_landing_job
@@ -26,11 +29,11 @@ def build_defs(home: str | None = None) -> dg.Definitions:
     """The project's Definitions; `home` overrides the data root (default: SMART_MAINTENANCE_HOME)."""
     data_root = DataRootResource(home=home) if home else DataRootResource()
     return dg.Definitions(
-        assets=[*INGESTED, reference_data, *DETECTION_ASSETS, *FORECASTING_ASSETS],
+        assets=[*INGESTED, reference_data, *DETECTION_ASSETS, *FORECASTING_ASSETS, *REPORTING_ASSETS],
         asset_checks=[*CHECKS, *DETECTION_CHECKS],
-        jobs=[ingest_landing_job, drift_check_job],
+        jobs=[ingest_landing_job, drift_check_job, *REPORTING_JOBS],
         sensors=[*SENSORS, model_sensor, micro_batch_automation],
-        schedules=SCHEDULES,
+        schedules=[*SCHEDULES, *REPORTING_SCHEDULES],
         # Steps run in the run's own process: our runs are one or two steps, and a subprocess per step
         # would add ~2 s of latency to every micro-batch.
         executor=dg.in_process_executor,

@@ -104,6 +104,13 @@ def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summ
     if _stale(instance, "alerts", ["anomaly_scores", "maintenance_events", "equipment"]):
         materialize("alerts", "alerts")
     _refresh_forecasts(instance, materialize)
+    if readings := latest_ids(instance, "sensor_readings"):
+        # The report of the latest day with readings, rebuilt when anything it shows changed after it.
+        last_day = max(readings)
+        built = latest_ids(instance, "daily_report").get(last_day, -1)
+        inputs = ("sensor_readings", "anomaly_scores", "alerts", "failure_forecasts", "ingested_files")
+        if any(_latest(instance, k) > built for k in inputs):
+            materialize("daily report", "daily_report", [(last_day, last_day)])
     if days:
         started = time.perf_counter()
         result = defs.resolve_job_def("drift_check").execute_in_process(instance=instance, run_config=loggers,
@@ -129,16 +136,16 @@ def _refresh_forecasts(instance: dg.DagsterInstance, materialize) -> None:
             materialize(step, key, contiguous_ranges(stale))
 
 
+def _latest(instance: dg.DagsterInstance, key: str) -> int:
+    """Storage id of an asset's latest materialization (any partition); -1 if never materialized."""
+    records = instance.fetch_materializations(dg.AssetKey(key), limit=1).records
+    return records[0].storage_id if records else -1
+
+
 def _stale(instance: dg.DagsterInstance, key: str, deps: list[str]) -> bool:
     """A non-partitioned asset is stale when it never ran or an input was materialized after it."""
-    from smart_maintenance.defs.detection.sensors import latest_ids
-
-    def latest(k: str) -> int:
-        records = instance.fetch_materializations(dg.AssetKey(k), limit=1).records
-        return records[0].storage_id if records else max(latest_ids(instance, k).values(), default=-1)
-
-    own = latest(key)
-    return own < 0 or any(latest(d) > own for d in deps)
+    own = _latest(instance, key)
+    return own < 0 or any(_latest(instance, d) > own for d in deps)
 
 
 REFERENCE_ASSETS = ("equipment", "sensors", "technicians")
@@ -184,4 +191,7 @@ def format_summary(root: DataRoot, summary: RunSummary) -> str:
     else:
         lines.append("files: nothing pending in landing/")
     lines.append(f"lake: {root.lake}  (DuckDB: read_parquet('{root.lake}/<dataset>/**/*.parquet', hive_partitioning=true))")
+    reports = sorted((root.reports / "daily").glob("*.html"))
+    if reports:
+        lines.append(f"report: {reports[-1]}")
     return "\n".join(lines)

@@ -33,7 +33,7 @@ def fleet_frame(view: LakeView, window: Window, alerts: pd.DataFrame, forecasts:
     ids = set(equipment.get("equipment_id", pd.Series(dtype=object)).dropna())
     rates, latest = _anomaly_rates(view, window), _latest_rates(view, window)
     ids |= set(rates["equipment_id"]) | set(alerts["equipment_id"].dropna()) | set(forecasts["equipment_id"])
-    fleet = pd.DataFrame({"equipment_id": sorted(ids, key=str)})
+    fleet = pd.DataFrame({"equipment_id": pd.Series(sorted(ids, key=str), dtype=object)})
     if len(equipment):
         fleet = fleet.merge(equipment[["equipment_id", "site", "type", "criticality"]].drop_duplicates("equipment_id"),
                             on="equipment_id", how="left")
@@ -50,13 +50,13 @@ def fleet_frame(view: LakeView, window: Window, alerts: pd.DataFrame, forecasts:
     risk = [c for c in ("equipment_id", "p_fail_7d", "rul_hours", "rul_lower_hours", "predicted_failure_at", "at_risk")
             if c in forecasts]
     fleet = fleet.merge(forecasts[risk], on="equipment_id", how="left")
-    fleet["status"] = [status(r) for r in fleet.to_dict("records")]
+    fleet["status"] = [fleet_status(r) for r in fleet.to_dict("records")]
     order = {s: i for i, s in enumerate(STATUSES)}
     return fleet.sort_values(["status", "credible_alerts", "alerts"], key=lambda c: c.map(order) if c.name == "status" else c,
                              ascending=[True, False, False]).reset_index(drop=True)
 
 
-def status(row: dict[str, Any]) -> str:
+def fleet_status(row: dict[str, Any]) -> str:
     risk = row.get("at_risk")
     if isinstance(risk, (bool, np.bool_)) and risk:
         return "at_risk"
@@ -83,7 +83,7 @@ def _latest_rates(view: LakeView, window: Window) -> pd.DataFrame:
     if not view.has("anomaly_scores"):
         return pd.DataFrame(columns=["equipment_id", "latest_day", "latest_anomaly_rate"])
     return view.sql(
-        f"""SELECT equipment_id, date AS latest_day, rate AS latest_anomaly_rate FROM (
+        f"""SELECT equipment_id, CAST(date AS VARCHAR) AS latest_day, rate AS latest_anomaly_rate FROM (
               SELECT equipment_id, date, avg(is_anomaly::DOUBLE) AS rate FROM {view.scan('anomaly_scores')}
               WHERE date BETWEEN ? AND ? AND timestamp < ? GROUP BY ALL)
             QUALIFY row_number() OVER (PARTITION BY equipment_id ORDER BY date DESC) = 1""",

@@ -71,7 +71,8 @@ def _now() -> datetime:
 
 @dg.asset(
     partitions_def=daily,
-    deps=["sensor_readings", "anomaly_scores", "alerts", "ingested_files", "quarantine", "maintenance_events"],
+    deps=["sensor_readings", "anomaly_scores", "alerts", "ingested_files", "quarantine", "maintenance_events",
+          "failure_forecasts", "equipment_health"],
     group_name=GROUP,
     kinds={"plotly", "duckdb", "html"},
     owners=OWNERS,

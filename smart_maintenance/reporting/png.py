@@ -1,0 +1,46 @@
+"""A small PNG of the report's alert timeline for places that cannot run JavaScript (the Dagster UI's
+markdown metadata). matplotlib, headless (Agg): kaleido is not a dependency."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from smart_maintenance.reporting.charts import STATUS_COLORS
+
+
+def alerts_png(summary: dict[str, Any], width_in: float = 5.0, height_in: float = 2.2, dpi: int = 80) -> bytes:
+    """Stacked bars: alerts started per bucket of the window, by validation status."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    series = summary["anomalies"]["over_time"]
+    x = [pd.Timestamp(row["bucket"]).to_pydatetime() for row in series]
+    hourly = summary["report"]["bucket"] == "hour"
+    width = (1 / 24 if hourly else 1.0) * 0.9
+    fig, ax = plt.subplots(figsize=(width_in, height_in), dpi=dpi)
+    try:
+        bottom = [0] * len(series)
+        for status, color in STATUS_COLORS.items():
+            values = [row[f"status_{status}"] for row in series]
+            ax.bar(x, values, width=width, bottom=bottom, color=color, label=status.replace("_", " "), align="edge")
+            bottom = [b + v for b, v in zip(bottom, values)]
+        ax.set_title(f"Alerts per {summary['report']['bucket']}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="upper left", frameon=False)
+        ax.spines[["top", "right"]].set_visible(False)
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        out = io.BytesIO()
+        fig.savefig(out, format="png")
+        return out.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
