@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from smart_maintenance.defs.reporting.assets import ASSETS, JOBS, SCHEDULES, daily_report_schedule
+from smart_maintenance.defs.reporting.assets import ASSETS, daily_report_schedule, report_job
 from smart_maintenance.defs.resources import DataRootResource
 from smart_maintenance.runner import instance_for
 
@@ -37,14 +37,15 @@ def test_daily_report_materializes_both_files_with_metadata(plant_root):
 
 
 def test_report_job_builds_any_range_from_its_launchpad_config(plant_root):
-    defs = dg.Definitions(assets=ASSETS, jobs=JOBS, schedules=SCHEDULES,
-                          resources={"data_root": DataRootResource(home=str(plant_root.root))})
-    job = defs.resolve_job_def("report_job")
+    # The job itself, with its resource bound here: resolving it through a Definitions object would tie
+    # it to whatever Dagster instance an earlier test left as the load context.
+    job = report_job
+    resources = {"data_root": DataRootResource(home=str(plant_root.root))}
     fields = job.run_config_schema.config_type.fields["ops"].config_type.fields["build_adhoc_report"].config_type.fields
     config = fields["config"].config_type.fields
     assert set(config) == {"start", "end"} and all(config[k].description for k in config)
     with instance_for(plant_root) as instance:
-        result = job.execute_in_process(instance=instance, run_config={
+        result = job.execute_in_process(instance=instance, resources=resources, run_config={
             "ops": {"build_adhoc_report": {"config": {"start": "2026-01-20", "end": "2026-01-24"}}}})
         assert result.success
         path = plant_root.reports / "adhoc" / "2026-01-20_2026-01-24.html"
@@ -52,7 +53,7 @@ def test_report_job_builds_any_range_from_its_launchpad_config(plant_root):
         summary = json.loads(path.with_suffix(".json").read_text())
         assert summary["report"]["days"] == 5 and summary["report"]["bucket"] == "day"
         # Run history came from the instance: the ingest run of `run_once` has a throughput.
-        bad = job.execute_in_process(instance=instance, raise_on_error=False, run_config={
+        bad = job.execute_in_process(instance=instance, resources=resources, raise_on_error=False, run_config={
             "ops": {"build_adhoc_report": {"config": {"start": "yesterday"}}}})
         assert not bad.success
 
