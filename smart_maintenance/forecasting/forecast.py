@@ -44,9 +44,13 @@ def forecast_failures(
     """
     config = config or ForecastConfig()
     as_of = utc(as_of)
-    grid = current_runs(aggregate(readings, config.trend.aggregate, as_of), events, as_of)
-    last = grid.groupby("equipment_id")["timestamp"].max()
-    recent = sorted(last[last > as_of - config.recent - pd.Timedelta(config.trend.aggregate)].index)
+    aggregated = aggregate(readings, config.trend.aggregate, as_of)
+    reporting = _recent(aggregated, as_of, config)
+    grid = current_runs(aggregated, events, as_of)
+    recent = sorted(_recent(grid, as_of, config))
+    # Equipment that reports but whose current run (since its last repair) has no full bin yet: a row
+    # saying so, never a silent gap.
+    restarted = sorted(set(reporting) - set(recent))
     grid = grid[grid["equipment_id"].isin(recent)]
     types = _types(equipment)
     limits = sensor_limits(grid, sensors, equipment, config.baseline, models.limit_offsets if models else None)
@@ -75,13 +79,20 @@ def forecast_failures(
             rows[p["equipment_id"]] = {**summary, "drivers": drivers, "method": "learned_rul", "interval_level": config.rul.interval_level}
     version = models.version if models else f"trend-{config.fingerprint()}"
     out = []
-    for equipment_id in recent:
+    for equipment_id in recent + restarted:
         r = rows.get(equipment_id)
         if r is None:
-            why = "no sensor with an alarm limit and no learned model for its type"
+            why = ("restarted after a repair or replacement: too little data since to forecast" if equipment_id in restarted
+                   else "no sensor with an alarm limit and no learned model for its type")
             r = {c: np.nan for c in SUMMARY_COLUMNS} | {"beyond_horizon": False, "drivers": why, "method": "none", "interval_level": np.nan}
         out.append({**r, "equipment_id": equipment_id, "model_version": version})
     return _finish(pd.DataFrame(out, columns=[c for c in FORECAST_COLUMNS if c not in ("as_of", "predicted_failure_at")]), as_of)
+
+
+def _recent(grid: pd.DataFrame, as_of: pd.Timestamp, config: ForecastConfig) -> list[str]:
+    """Equipment with a grid bin in the `recent` window before as_of."""
+    last = grid.groupby("equipment_id")["timestamp"].max()
+    return list(last[last > as_of - config.recent - pd.Timedelta(config.trend.aggregate)].index)
 
 
 def _finish(frame: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
