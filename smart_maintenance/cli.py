@@ -70,6 +70,16 @@ def cmd_evaluate_detection(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_forecast(args: argparse.Namespace) -> int:
+    from smart_maintenance.benchmarking import forecast
+    from smart_maintenance.benchmarking.report import command_line
+
+    results = forecast.run(Path(args.cmapss) if args.cmapss else None, args.days, args.equipment, args.seed,
+                           Path(args.out), command_line())
+    print(forecast.render(results, command_line()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smart-maintenance", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -103,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--seed", type=int, default=7)
     det.add_argument("--out", default="BENCHMARKS.md")
     det.set_defaults(func=cmd_evaluate_detection)
+
+    fc = targets.add_parser("forecast", help="RUL on NASA C-MAPSS FD001 and failure warnings on the synthetic plant")
+    fc.add_argument("--cmapss", help="path of C-MAPSS train_FD001.txt")
+    fc.add_argument("--days", type=float, default=28.0)
+    fc.add_argument("--equipment", type=int, default=24)
+    fc.add_argument("--seed", type=int, default=0)
+    fc.add_argument("--out", default="BENCHMARKS.md")
+    fc.set_defaults(func=cmd_evaluate_forecast)
 
     ui = sub.add_parser("ui", parents=[common], help="start the Dagster UI with the daemon (sensors and automation running)")
     ui.add_argument("--host", default="127.0.0.1")

@@ -44,17 +44,19 @@ class TrendConfig:
     history: timedelta = timedelta(days=21)  # at most this much of the current run is fitted
     min_points: int = 24  # aggregated points needed to fit
     horizon: timedelta = timedelta(days=60)  # beyond this, "beyond horizon" (no date is made up)
-    step: timedelta = timedelta(hours=1)  # resolution of the crossing time
+    step: timedelta = timedelta(hours=1)  # resolution of the crossing time within the first week
+    far_step: timedelta = timedelta(hours=6)  # resolution beyond the first week
     uncertainty_samples: int = 200
     interval_level: float = 0.8
     changepoint_prior_scale: float = 0.05
     changepoint_range: float = 0.9  # late changepoints: wear accelerates towards the end of a run
     daily_seasonality_after: timedelta = timedelta(days=3)  # fit a daily cycle only with this much data
-    # Screening: a sensor whose level is still near its baseline and whose recent slope, extrapolated,
-    # stays below the limit for `screen_factor` x horizon is not fitted (beyond horizon, by a cheap test).
-    screen_margin_used: float = 0.2
-    screen_factor: float = 2.0
-    screen_window: timedelta = timedelta(hours=48)
+    # Screening: a sensor still inside its healthy band (recent level < screen_z baseline scales towards
+    # the limit, and less than screen_margin_used of the way from baseline to limit) is not fitted: it
+    # is beyond the horizon by a cheap test. Extrapolating the wander of a healthy sensor for weeks only
+    # produces false warnings, and it costs a Prophet fit.
+    screen_z: float = 4.0
+    screen_margin_used: float = 0.25
     n_jobs: int = 2  # parallel Prophet fits (joblib processes)
     parallel_min_series: int = 40  # below this, fits run in process (process start-up costs more)
 
@@ -79,6 +81,7 @@ class RulConfig:
     max_leaf_nodes: int = 15
     min_samples_leaf: int = 40
     l2_regularization: float = 1.0
+    threads: int = 1  # OpenMP threads per fit (the caller parallelises across processes if it wants)
     constant_tolerance: float = 1e-6  # sensors with this little spread in training are dropped
 
 

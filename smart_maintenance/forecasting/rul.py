@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import GroupKFold
+from threadpoolctl import threadpool_limits
 
 from smart_maintenance.forecasting.config import RulConfig
 from smart_maintenance.forecasting.features import run_features, wide_runs
@@ -79,6 +80,12 @@ def _models(config: RulConfig, seed: int, level: float) -> tuple:
 
 def fit_learned_rul(rows: pd.DataFrame, equipment_type: str, config: RulConfig, cap_hours: float, seed: int = 0) -> LearnedRul:
     """Fit one type's model on its history rows (history_id, failure_at, sensor_id, timestamp, value)."""
+    # OpenMP threads busy-wait: on a shared machine more threads than free cores make fits many times slower.
+    with threadpool_limits(limits=config.threads, user_api="openmp"):
+        return _fit(rows, equipment_type, config, cap_hours, seed)
+
+
+def _fit(rows: pd.DataFrame, equipment_type: str, config: RulConfig, cap_hours: float, seed: int) -> LearnedRul:
     spread = rows.groupby("sensor_id")["value"].std()
     sensors = sorted(str(s) for s in spread[spread > config.constant_tolerance].index)
     X, y, groups, times, names = training_set(rows, sensors, config, cap_hours, seed)

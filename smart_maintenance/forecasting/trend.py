@@ -39,26 +39,13 @@ def series_for_sensor(grid: pd.DataFrame, limit_row, baseline: BaselineConfig, c
                          "y": part["value"].to_numpy(float)})  # fmt: skip
 
 
-def screened_out(series: pd.DataFrame, center: float, limit: float, config: TrendConfig) -> bool:
-    """True when a cheap linear look says the sensor cannot reach its limit within the horizon.
-
-    Its level has used little of the margin between baseline and limit, and its recent slope,
-    extrapolated, needs more than `screen_factor` x horizon to get there (or points away from it).
-    """
+def screened_out(series: pd.DataFrame, center: float, scale: float, limit: float, config: TrendConfig) -> bool:
+    """True when the sensor's recent level is still inside its healthy band (see TrendConfig: screening)."""
     if len(series) < 2:
         return True
-    recent = series[series["ds"] > series["ds"].iloc[-1] - config.screen_window]
     level = float(np.median(series["y"].to_numpy()[-6:]))
-    margin = limit - center
-    used = (level - center) / margin
-    if used >= config.screen_margin_used or len(recent) < 3:
-        return False
-    hours = (recent["ds"] - recent["ds"].iloc[0]).dt.total_seconds().to_numpy() / 3600.0
-    slope = np.polyfit(hours, recent["y"].to_numpy(), 1)[0] if np.ptp(hours) > 0 else 0.0
-    towards = slope * np.sign(margin)
-    if towards <= 0:
-        return True
-    return abs(limit - level) / towards > config.screen_factor * config.horizon.total_seconds() / 3600.0
+    towards = (level - center) * np.sign(limit - center)
+    return towards < config.screen_z * scale and towards < config.screen_margin_used * abs(limit - center)
 
 
 def crossing_samples(series: pd.DataFrame, limit: float, direction: int, as_of, config: TrendConfig, seed: int = 0) -> np.ndarray:
@@ -85,11 +72,15 @@ def crossing_samples(series: pd.DataFrame, limit: float, direction: int, as_of, 
     )
     model.fit(series)
     start = max(series["ds"].iloc[-1], as_of_naive) + config.step
-    future = pd.DataFrame({"ds": pd.date_range(start, as_of_naive + config.horizon, freq=config.step)})
+    # `step` resolution for the first week, `far_step` beyond: a crossing weeks away needs no hourly precision.
+    near_end = min(as_of_naive + pd.Timedelta(days=7), as_of_naive + config.horizon)
+    near = pd.date_range(start, near_end, freq=config.step)
+    far = pd.date_range(near_end + config.far_step, as_of_naive + config.horizon, freq=config.far_step)
+    future = pd.DataFrame({"ds": near.append(far)})
     np.random.seed(seed)  # Prophet draws its future trend changes from numpy's global generator
-    samples = model.predictive_samples(future)
-    expected = model.predict(future)
-    level = samples["trend"] + (expected["yhat"] - expected["trend"]).to_numpy()[:, None]  # (times, samples)
+    samples = model.predictive_samples(future)  # (times, samples); yhat = trend + seasonality + noise
+    seasonal = np.mean(samples["yhat"] - samples["trend"], axis=1, keepdims=True)  # noise averages out
+    level = samples["trend"] + seasonal
     crossed = (level - limit) * direction >= 0
     hours = ((future["ds"] - as_of_naive).dt.total_seconds() / 3600.0).to_numpy()
     first = np.where(crossed.any(axis=0), hours[np.argmax(crossed, axis=0)], np.inf)
@@ -117,7 +108,7 @@ def trend_forecasts(grid: pd.DataFrame, limits: pd.DataFrame, as_of, config: Tre
         row = limited.loc[(equipment_id, sensor_id)]
         cut = as_of_for(equipment_id)
         series = series_for_sensor(part[part["timestamp"] <= cut], row, baseline, config, cut)
-        if len(series) < config.min_points or screened_out(series, row.center, row.alarm_limit, config):
+        if len(series) < config.min_points or screened_out(series, row.center, row.scale, row.alarm_limit, config):
             screened.append((equipment_id, sensor_id))
             continue
         sensor_seed = seed + len(jobs)
