@@ -8,6 +8,10 @@ from smart_maintenance.defs.detection.assets import drift_check_job
 from smart_maintenance.defs.detection.resources import DetectionResource
 from smart_maintenance.defs.detection.sensors import model_sensor
 from smart_maintenance.defs.forecasting.assets import ASSETS as FORECASTING_ASSETS
+from smart_maintenance.defs.maintenance import ASSETS as MAINTENANCE_ASSETS
+from smart_maintenance.defs.maintenance import CHECKS as MAINTENANCE_CHECKS
+from smart_maintenance.defs.maintenance import JOBS as MAINTENANCE_JOBS
+from smart_maintenance.defs.maintenance import RESOURCES as MAINTENANCE_RESOURCES
 from smart_maintenance.defs.reporting.assets import ASSETS as REPORTING_ASSETS
 from smart_maintenance.defs.reporting.assets import JOBS as REPORTING_JOBS
 from smart_maintenance.defs.reporting.assets import SCHEDULES as REPORTING_SCHEDULES
@@ -29,15 +33,16 @@ def build_defs(home: str | None = None) -> dg.Definitions:
     """The project's Definitions; `home` overrides the data root (default: SMART_MAINTENANCE_HOME)."""
     data_root = DataRootResource(home=home) if home else DataRootResource()
     return dg.Definitions(
-        assets=[*INGESTED, reference_data, *DETECTION_ASSETS, *FORECASTING_ASSETS, *REPORTING_ASSETS],
-        asset_checks=[*CHECKS, *DETECTION_CHECKS],
-        jobs=[ingest_landing_job, drift_check_job, *REPORTING_JOBS],
+        assets=[*INGESTED, reference_data, *DETECTION_ASSETS, *FORECASTING_ASSETS, *MAINTENANCE_ASSETS, *REPORTING_ASSETS],
+        asset_checks=[*CHECKS, *DETECTION_CHECKS, *MAINTENANCE_CHECKS],
+        jobs=[ingest_landing_job, drift_check_job, *MAINTENANCE_JOBS, *REPORTING_JOBS],
         sensors=[*SENSORS, model_sensor, micro_batch_automation],
         schedules=[*SCHEDULES, *REPORTING_SCHEDULES],
         # Steps run in the run's own process: our runs are one or two steps, and a subprocess per step
         # would add ~2 s of latency to every micro-batch.
         executor=dg.in_process_executor,
-        resources={"data_root": data_root, "ingest_settings": IngestSettingsResource(), "detection": DetectionResource()},
+        resources={"data_root": data_root, "ingest_settings": IngestSettingsResource(), "detection": DetectionResource(),
+                   **MAINTENANCE_RESOURCES},
     )
 
 

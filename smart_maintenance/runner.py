@@ -81,6 +81,7 @@ def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summ
     """Bring every asset downstream of the readings up to date, in dependency order, touching only the
     partitions whose inputs changed (the same rules the model sensor and the automation apply)."""
     from smart_maintenance.defs.detection.sensors import latest_ids, models_to_fit, range_tags
+    from smart_maintenance.defs.maintenance import refresh as refresh_maintenance
     from smart_maintenance.detection.retraining import contiguous_ranges, days_to_score
 
     job = defs.resolve_implicit_global_asset_job_def()
@@ -104,11 +105,13 @@ def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summ
     if _stale(instance, "alerts", ["anomaly_scores", "maintenance_events", "equipment"]):
         materialize("alerts", "alerts")
     _refresh_forecasts(instance, materialize)
+    refresh_maintenance(instance, materialize)
     if readings := latest_ids(instance, "sensor_readings"):
         # The report of the latest day with readings, rebuilt when anything it shows changed after it.
         last_day = max(readings)
         built = latest_ids(instance, "daily_report").get(last_day, -1)
-        inputs = ("sensor_readings", "anomaly_scores", "alerts", "failure_forecasts", "ingested_files")
+        inputs = ("sensor_readings", "anomaly_scores", "alerts", "failure_forecasts", "ingested_files",
+                  "maintenance_requests", "technician_schedule")
         if any(_latest(instance, k) > built for k in inputs):
             materialize("daily report", "daily_report", [(last_day, last_day)])
     if days:

@@ -73,12 +73,16 @@ def update_requests(
     equipment: pd.DataFrame | None = None,
     config: MaintenanceConfig | None = None,
     audit: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Open or update requests from new evidence, then apply the approval policy. Returns (requests, audit).
 
     requests/audit: the current state (None for none); alerts: validated alerts; forecasts: failure
-    forecasts; equipment: reference (equipment_id, type) for durations and skills.
+    forecasts; equipment: reference (equipment_id, type) for durations and skills; events: maintenance
+    events — an alert that ended before a later repair, replacement or preventive maintenance of its
+    equipment was dealt with already and opens nothing (history loaded at once must not flood the crew).
     """
+    alerts = unresolved_alerts(alerts, events)
     config = config or MaintenanceConfig()
     now = pd.Timestamp(now).tz_convert("UTC") if pd.Timestamp(now).tzinfo else pd.Timestamp(now).tz_localize("UTC")
     current = normalize(requests) if requests is not None and len(requests) else empty_requests()
@@ -122,6 +126,20 @@ def _apply_policy(requests: pd.DataFrame, audit: pd.DataFrame, touched: set[str]
         if decision.auto_approve:
             changes.append(Change(requests.at[i, "request_id"], "approved", POLICY_ACTOR, now, decision.reason))
     return apply_changes(requests, audit, changes)
+
+
+FIXING_EVENTS = ("corrective_repair", "replacement", "preventive_maintenance")
+
+
+def unresolved_alerts(alerts: pd.DataFrame | None, events: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Alerts not followed by work that fixed their equipment."""
+    if alerts is None or len(alerts) == 0 or events is None or len(events) == 0:
+        return alerts
+    fixes = events[events["event_type"].isin(FIXING_EVENTS)]
+    last_fix = pd.to_datetime(fixes["timestamp"], utc=True).groupby(fixes["equipment_id"]).max()
+    fixed_at = alerts["equipment_id"].map(last_fix)
+    ended = pd.to_datetime(alerts["ended_at"], utc=True)
+    return alerts[~(fixed_at.notna() & (ended < fixed_at))]
 
 
 def _alert_items(alerts: pd.DataFrame | None, now: pd.Timestamp, config: MaintenanceConfig) -> list[dict]:

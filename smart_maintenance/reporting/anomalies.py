@@ -107,7 +107,7 @@ def human_false_positive_rate(view: LakeView, alerts: pd.DataFrame) -> dict[str,
     judged = verdicts[verdicts["decision"].isin(CONFIRMING | REJECTING)]
     # An alert behind several requests counts once: rejected only if every verdict on it was a rejection.
     per_alert = judged.groupby("alert_id")["decision"].agg(lambda d: all(x in REJECTING for x in d))
-    n, rejected = len(per_alert), int(per_alert.sum())
+    n, rejected = len(per_alert), int(per_alert.astype(bool).sum())  # an empty agg is '' under pandas 3
     return {"available": True, "value": share(rejected, n), "alerts_judged": n, "rejected": rejected,
             "note": "rejected requests count their alerts as false positives" if n
             else "no alert of the window has a decided request yet"}

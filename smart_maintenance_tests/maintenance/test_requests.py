@@ -66,3 +66,20 @@ def test_critical_alert_is_auto_approved_and_low_risk_forecast_opens_nothing():
     row = reqs.iloc[0]
     assert (row["status"], row["priority"], row["approval_rule"]) == ("approved", 1, "critical")
     assert row["due_by"] == pd.Timestamp("2026-03-02 15:00", tz="UTC")
+
+
+def test_alert_followed_by_a_repair_opens_no_request():
+    import pandas as pd
+
+    from smart_maintenance.maintenance import update_requests
+
+    now = pd.Timestamp("2026-03-02T00:00:00Z")
+    alerts = pd.DataFrame({
+        "alert_id": ["a-old", "a-new"], "equipment_id": ["pump-1", "pump-2"], "sensor_id": ["vib", "vib"],
+        "started_at": pd.to_datetime(["2026-03-01T01:00:00Z", "2026-03-01T20:00:00Z"]),
+        "ended_at": pd.to_datetime(["2026-03-01T02:00:00Z", "2026-03-01T21:00:00Z"]),
+        "severity": ["critical", "critical"], "validation_status": ["credible", "credible"], "peak_score": [0.99, 0.99]})
+    events = pd.DataFrame({"equipment_id": ["pump-1", "pump-2"], "event_type": ["corrective_repair", "corrective_repair"],
+                           "timestamp": pd.to_datetime(["2026-03-01T06:00:00Z", "2026-03-01T10:00:00Z"])})
+    requests, _ = update_requests(None, alerts, None, now, events=events)
+    assert requests["equipment_id"].tolist() == ["pump-2"]  # pump-1's alert was fixed by the repair after it

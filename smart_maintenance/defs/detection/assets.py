@@ -142,7 +142,7 @@ def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResourc
         week = week_of(day)
         if week not in models:
             models[week] = load_models(root, week, config)
-        scores = score_readings(readings, history, models[week], config)
+        scores = _score_day(root, day, readings, history, models[week], config)
         table = pa.Table.from_pandas(scores[schemas.ANOMALY_SCORES.names], schema=schemas.ANOMALY_SCORES, preserve_index=False)
         lake.write_partition(root.lake, "anomaly_scores", "date", day, table)
         once, once_meta = check_scored_once(readings, scores)
@@ -160,6 +160,31 @@ def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResourc
     yield dg.AssetCheckResult(check_name="scored_exactly_once", passed=scored_ok,
                               metadata={"readings": n_readings, "scores": n_scores, "problems": markdown_table(problems)})
     yield dg.AssetCheckResult(check_name="scores_in_range", passed=range_ok, metadata={"rows": n_scores})
+
+
+def _score_day(root: DataRoot, day: str, readings: pd.DataFrame, history: pd.DataFrame, models: Models,
+               config: DetectionConfig) -> pd.DataFrame:
+    """Scores of a day's readings. When the day was scored before with the same model and its readings
+    only grew at the end (the usual micro-batch), only the new readings are scored, with everything
+    before them as history: scoring is causal, so the result equals a full re-score, at a fraction of
+    the cost. Late or corrected readings inside the scored span mean a full re-score."""
+    path = lake.partition_file(root.lake, "anomaly_scores", "date", day)
+    if path is not None:
+        existing = lake.connect().sql(f"SELECT * EXCLUDE (date) FROM {lake.files_sql([path])}").df()
+        cut = existing["timestamp"].max()
+        key = ["equipment_id", "sensor_id", "timestamp"]
+        old = readings[readings["timestamp"] <= cut].sort_values(key, kind="stable")
+        existing = existing.sort_values(key, kind="stable").reset_index(drop=True)
+        unchanged = (len(old) == len(existing) and set(existing["model_version"]) == {models.version}
+                     and (old[key].to_numpy() == existing[key].to_numpy()).all()
+                     and (old["value"].to_numpy() == existing["value"].to_numpy()).all())
+        if unchanged:
+            new = readings[readings["timestamp"] > cut]
+            if len(new) == 0:
+                return existing
+            earlier = pd.concat([history, old]).groupby(["equipment_id", "sensor_id"]).tail(config.lookback_readings)
+            return pd.concat([existing, score_readings(new, earlier, models, config)], ignore_index=True)
+    return score_readings(readings, history, models, config)
 
 
 def _hot_scores(root: DataRoot) -> pd.DataFrame:

@@ -72,7 +72,7 @@ def _now() -> datetime:
 @dg.asset(
     partitions_def=daily,
     deps=["sensor_readings", "anomaly_scores", "alerts", "ingested_files", "quarantine", "maintenance_events",
-          "failure_forecasts", "equipment_health"],
+          "failure_forecasts", "equipment_health", "maintenance_requests", "technician_schedule", "decisions"],
     group_name=GROUP,
     kinds={"plotly", "duckdb", "html"},
     owners=OWNERS,
