@@ -61,7 +61,7 @@ class Sizes:
 
 
 FULL = Sizes()
-SMOKE = Sizes(n_equipment=2, throughput_slots=500, scaling_slots=(200, 500), runs=1, daemon_drops=0)
+SMOKE = Sizes(n_equipment=2, throughput_slots=500, scaling_slots=(500,), runs=1, daemon_drops=0)
 
 TARGETS = {
     "throughput_s": (30.0, 15.0),  # 1M landing -> alerts, whole process
@@ -128,8 +128,9 @@ def clean_env() -> dict[str, str]:
 
 
 def measure_process(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run `cmd`; wall time, exit code, and peak RSS: the process tree's summed RSS sampled every 50 ms,
-    and the kernel's high-water mark of the largest process (wait4's ru_maxrss)."""
+    """Run `cmd`; wall time, exit code and peak memory: the kernel's high-water mark of the largest
+    process (wait4's ru_maxrss, exact) and the process tree's RSS summed every 50 ms (children count once
+    they exec'ed: a child forked but not yet exec'ed shares the parent's pages and would double them)."""
     load_before = load()
     with open(log, "wb") as out:
         started = time.perf_counter()
@@ -143,24 +144,38 @@ def measure_process(cmd: list[str], log: Path, env: dict[str, str] | None = None
 
     reaper = threading.Thread(target=reap, daemon=True)
     reaper.start()
-    peak, samples = 0, 0
-    with contextlib.suppress(psutil.NoSuchProcess):
+    peak, peak_at, samples, children = 0, 0.0, 0, set()
+    try:
         parent = psutil.Process(process.pid)
-    while reaper.is_alive():
+        own_cmdline = parent.cmdline()
+    except psutil.Error:
+        parent, own_cmdline = None, []
+    while reaper.is_alive() and parent is not None:
         rss = 0
-        with contextlib.suppress(psutil.Error, NameError):
-            for p in [parent, *parent.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            rss = parent.memory_info().rss
+            for child in parent.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
-                    rss += p.memory_info().rss
-        peak, samples = max(peak, rss), samples + 1
+                    if child.cmdline() != own_cmdline:
+                        rss += child.memory_info().rss
+                        children.add(child.pid)
+        if rss > peak:
+            peak, peak_at = rss, time.perf_counter() - started
+        samples += 1
         reaper.join(SAMPLE_EVERY_S)
+    reaper.join()
     process.returncode = os.waitstatus_to_exitcode(waited["status"])
+    max_rss = waited["usage"].ru_maxrss * 1024  # KiB on Linux
     return {
         "wall_s": round(waited["ended"] - started, 3),
         "exit_code": process.returncode,
-        "peak_rss_mb": round(peak / 2**20, 1),  # sampled, whole tree
-        "max_rss_mb": round(waited["usage"].ru_maxrss / 1024, 1),  # kernel high-water mark (KiB on Linux)
+        "peak_rss_mb": round(max(peak, max_rss) / 2**20, 1),  # the larger of the two below
+        "max_rss_mb": round(max_rss / 2**20, 1),
+        "tree_rss_mb": round(peak / 2**20, 1),
+        "tree_rss_peak_at_s": round(peak_at, 2),
         "rss_samples": samples,
+        "child_processes": len(children),
+        "cpu_s": round(waited["usage"].ru_utime + waited["usage"].ru_stime, 1),
         "load_before": load_before,
         "load_after": load(),
     }
@@ -176,19 +191,37 @@ def parse_stages(text: str) -> list[dict[str, Any]]:
 
 
 def pipeline_run(root: Path, source_file: str, readings: int, logs: Path, label: str) -> dict[str, Any]:
-    """`smart-maintenance run --home ROOT --min-file-age 0` as a separate process, measured."""
+    """`smart-maintenance run --home ROOT --min-file-age 0` as a separate process, measured.
+
+    A failed step does not stop the harness: it is recorded (and shown in the report) with its time.
+    `to_alerts_s` is the wall time minus the stages after `alerts` (forecasting, drift check): when the
+    alerts were done, counted from the process start.
+    """
     log = logs / f"{label}.log"
     result = measure_process([*smart_maintenance_cmd(), "run", "--home", str(root), "--min-file-age", "0"], log)
     output = log.read_text(errors="replace")
-    if result["exit_code"] != 0:
-        raise RuntimeError(f"smart-maintenance run failed (exit {result['exit_code']}):\n{output[-3000:]}")
     stages = parse_stages(output)
-    counted = rows_read(root, source_file)
+    if not stages:
+        raise RuntimeError(f"smart-maintenance run printed no summary (exit {result['exit_code']}):\n{output[-3000:]}")
+    names = [s["stage"] for s in stages]
+    after_alerts = stages[names.index("alerts") + 1:] if "alerts" in names else []
     stage_sum = sum(s["seconds"] for s in stages)
-    return {**result, "readings": readings, "rows_read": counted,
+    return {"stage_at_rss_peak": stage_at(stages, result["wall_s"] - stage_sum, result["tree_rss_peak_at_s"]),**result, "readings": readings, "rows_read": rows_read(root, source_file),
             "readings_per_s": round(readings / result["wall_s"]),
-            "stages": stages, "stage_sum_s": round(stage_sum, 1),
+            "stages": stages, "failed_stages": [s["stage"] for s in stages if not s["ok"]],
+            "stage_sum_s": round(stage_sum, 1),
+            "to_alerts_s": round(result["wall_s"] - sum(s["seconds"] for s in after_alerts), 2) if "alerts" in names else None,
             "outside_stages_s": round(result["wall_s"] - stage_sum, 1)}  # start-up, imports, Definitions
+
+
+def stage_at(stages: list[dict[str, Any]], startup_s: float, at_s: float) -> str:
+    """The stage running `at_s` seconds after the process started (stages follow the start-up in order)."""
+    clock = startup_s
+    for stage in stages:
+        clock += stage["seconds"]
+        if at_s <= clock:
+            return stage["stage"]
+    return "after the last stage"
 
 
 def duckdb_floor(csv: Path, scratch: Path) -> dict[str, Any]:
@@ -229,6 +262,8 @@ def throughput(sizes: Sizes, scratch: Path, logs: Path) -> dict[str, Any]:
         added = continuation(root, "increment.csv", increment_slots, sizes.n_equipment, END, scratch)
         run["incremental"] = pipeline_run(root, "increment.csv", added, logs, f"incremental-{i}")
         run["incremental"]["share_of_full"] = round(run["incremental"]["wall_s"] / run["wall_s"], 3)
+        if run["to_alerts_s"] and run["incremental"]["to_alerts_s"]:
+            run["incremental"]["to_alerts_share"] = round(run["incremental"]["to_alerts_s"] / run["to_alerts_s"], 3)
         runs.append(run)
         shutil.rmtree(root, ignore_errors=True)
         print(f"throughput run {i + 1}/{sizes.runs}: {run['readings']:,} readings in {run['wall_s']:.1f} s "
@@ -244,10 +279,15 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "readings": runs[0]["readings"],
         "wall_s": round(med([r["wall_s"] for r in runs]), 2),
+        "to_alerts_s": round(med([r["to_alerts_s"] for r in runs if r["to_alerts_s"]] or [float("nan")]), 2),
+        "failed_stages": sorted({s for r in runs for s in r["failed_stages"]}),
         "readings_per_s": round(med([r["readings_per_s"] for r in runs])),
         "peak_rss_mb": round(med([r["peak_rss_mb"] for r in runs]), 1),
         "max_rss_mb": round(med([r["max_rss_mb"] for r in runs]), 1),
         "outside_stages_s": round(med([r["outside_stages_s"] for r in runs]), 1),
+        "cpu_s": round(med([r["cpu_s"] for r in runs]), 1),
+        "stage_at_rss_peak": statistics.mode([r.get("stage_at_rss_peak", "?") for r in runs]),
+        "child_processes": round(med([r["child_processes"] for r in runs])),
         "stages": {},
     }
     for stage in dict.fromkeys(s["stage"] for r in runs for s in r["stages"]):
@@ -259,6 +299,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         inc = [r["incremental"] for r in runs]
         summary["incremental"] = {"readings": inc[0]["readings"], "wall_s": round(med([r["wall_s"] for r in inc]), 2),
                                   "share_of_full": round(med([r["share_of_full"] for r in inc]), 3),
+                                  "to_alerts_s": round(med([r["to_alerts_s"] for r in inc if r["to_alerts_s"]] or [float("nan")]), 2),
+                                  "to_alerts_share": round(med([r.get("to_alerts_share", float("nan")) for r in inc]), 3),
+                                  "failed_stages": sorted({s for r in inc for s in r["failed_stages"]}),
                                   "stage_sum_s": round(med([r["stage_sum_s"] for r in inc]), 1),
                                   "stages": summarize(inc)["stages"]}
     return summary
@@ -276,7 +319,8 @@ def scaling(sizes: Sizes, scratch: Path, logs: Path, reuse: dict[str, Any] | Non
             points.append({"slots": slots, "readings": m["readings"], "wall_s": m["wall_s"],
                            "readings_per_s": m["readings_per_s"], "peak_rss_mb": m["peak_rss_mb"],
                            "max_rss_mb": m["max_rss_mb"], "stages": m["stages"], "runs": len(reuse["runs"]),
-                           "load_before": reuse["runs"][0]["load_before"], "load_after": reuse["runs"][-1]["load_after"]})
+                           "load_before": reuse["runs"][0]["load_before"], "load_after": reuse["runs"][-1]["load_after"],
+                           "stage_at_rss_peak": m.get("stage_at_rss_peak", "?"), "failed_stages": m.get("failed_stages", [])})
             continue
         root = Path(tempfile.mkdtemp(prefix=f"scaling-{slots}-", dir=scratch))
         generated = plant(root, slots, sizes.n_equipment)
@@ -285,7 +329,8 @@ def scaling(sizes: Sizes, scratch: Path, logs: Path, reuse: dict[str, Any] | Non
         points.append({"slots": slots, "readings": run["readings"], "rows_read": run["rows_read"], "wall_s": run["wall_s"],
                        "readings_per_s": run["readings_per_s"], "peak_rss_mb": run["peak_rss_mb"],
                        "max_rss_mb": run["max_rss_mb"], "stages": {s["stage"]: s["seconds"] for s in run["stages"]},
-                       "runs": 1, "load_before": run["load_before"], "load_after": run["load_after"]})
+                       "runs": 1, "load_before": run["load_before"], "load_after": run["load_after"],
+                       "stage_at_rss_peak": run.get("stage_at_rss_peak", "?"), "failed_stages": run["failed_stages"]})
         print(f"scaling {run['readings']:,} readings: {run['wall_s']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB, "
               f"load {run['load_before']}", flush=True)
     return {"points": points, **fit(points)}
@@ -448,8 +493,6 @@ def profile(sizes: Sizes, scratch: Path, top: int = 12) -> dict[str, Any]:
     finally:
         os.environ.update(saved)
     shutil.rmtree(root, ignore_errors=True)
-    if not summary.success:
-        raise RuntimeError(f"the profiled run failed: {summary.runs}")
     total = session.duration
     own, inclusive = hotspots(session.root_frame())
     as_rows = lambda d: [{"function": k, "seconds": round(v, 2), "share": round(v / total, 3)}  # noqa: E731
@@ -457,6 +500,7 @@ def profile(sizes: Sizes, scratch: Path, top: int = 12) -> dict[str, Any]:
     text = profiler.output_text(unicode=False, color=False, show_all=False)
     return {"readings": generated.readings, "seconds": round(total, 2), "load_before": load_before, "load_after": load(),
             "stages": [(step, round(t, 2)) for step, _, t in summary.runs],
+            "failed_stages": [step for step, ok, _ in summary.runs if not ok],
             "self_time": as_rows(own), "our_code": as_rows(inclusive), "text": text}
 
 
@@ -467,6 +511,8 @@ def hotspots(root_frame) -> tuple[dict[str, float], dict[str, float]]:
 
     def name(frame) -> str:
         path = (frame.file_path or "").replace("\\", "/")
+        if path.startswith("<") and frame.parent is not None:  # a C function: say who called it
+            return f"{frame.function} (built-in, from {name(frame.parent)})"
         short = path.split("site-packages/")[-1] if "site-packages/" in path else path.split("/smart_maintenance/")[-1]
         if "/smart_maintenance/" in path:
             short = "smart_maintenance/" + short
@@ -480,7 +526,7 @@ def hotspots(root_frame) -> tuple[dict[str, float], dict[str, float]]:
             return
         child_time = sum(c.time for c in frame.children)
         own[key] = own.get(key, 0.0) + max(0.0, frame.time - child_time)
-        if "smart_maintenance/" in key and key not in above:
+        if "smart_maintenance/" in key and "benchmarking/" not in key and key not in above:
             inclusive[key] = inclusive.get(key, 0.0) + frame.time
         for child in frame.children:
             walk(child, above | {key})
@@ -494,7 +540,7 @@ def hotspots(root_frame) -> tuple[dict[str, float], dict[str, float]]:
 
 
 def verdict(value: float | None, target: float, stretch: float | None = None, lower_is_better: bool = True) -> str:
-    if value is None:
+    if value is None or value != value:  # None or NaN
         return "not measured"
     if stretch is not None and value <= stretch:
         return "**met (stretch too)**"
@@ -508,13 +554,19 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     s = results.get("scaling", {})
     d = results.get("daemon") or {}
     big = max(s.get("points", []), key=lambda p: p["readings"], default=None)
+    inc = t.get("incremental", {})
+    floor = t.get("floor_s")
     rows = [
-        ("1M landing -> alerts, whole process (s)", t.get("wall_s"), *TARGETS["throughput_s"]),
-        ("x DuckDB CSV->Parquet floor", t.get("floor_ratio"), *TARGETS["floor_ratio"]),
+        ("1M landing -> alerts done, from process start (s)", t.get("to_alerts_s"), *TARGETS["throughput_s"]),
+        ("1M whole `smart-maintenance run` incl. forecasting + drift check (s)", t.get("wall_s"), *TARGETS["throughput_s"]),
+        ("landing -> alerts, x DuckDB CSV->Parquet floor", round(t["to_alerts_s"] / floor, 1) if floor and t.get("to_alerts_s") else None,
+         *TARGETS["floor_ratio"]),
+        ("whole run, x DuckDB CSV->Parquet floor", t.get("floor_ratio"), *TARGETS["floor_ratio"]),
         ("daemon latency drop -> alerts p50 (s)", d.get("alerts_p50"), *TARGETS["latency_p50_s"]),
         (f"peak RSS at {big['readings'] / 1e6:.1f}M readings (MB)" if big else "peak RSS at 5M (MB)",
          big["peak_rss_mb"] if big else None, *TARGETS["peak_rss_5m_mb"]),
-        ("incremental 1% / full batch", t.get("incremental", {}).get("share_of_full"), *TARGETS["incremental_share"]),
+        ("incremental 1%: landing -> alerts / full batch's", inc.get("to_alerts_share"), *TARGETS["incremental_share"]),
+        ("incremental 1%: whole run / full batch's", inc.get("share_of_full"), *TARGETS["incremental_share"]),
     ]
     out = [{"target": name, "value": value, "goal": goal, "stretch": stretch, "verdict": verdict(value, goal, stretch)}
            for name, value, goal, stretch in rows]
@@ -548,26 +600,33 @@ def render(results: dict[str, Any], command: str) -> str:
             "tree sampled every 50 ms). Floor: DuckDB `COPY (SELECT * FROM read_csv('readings.csv')) TO 'x.parquet' "
             "(FORMAT parquet)` on the same file, in the same run.", "",
             f"**{m['wall_s']} s** wall, **{m['readings_per_s']:,} readings/s**, peak RSS **{m['peak_rss_mb']:.0f} MB**; "
-            f"floor **{m['floor_s']} s** -> **x{m['floor_ratio']}**. Outside the stages (interpreter start, imports, "
+            f"floor **{m['floor_s']} s** -> **x{m['floor_ratio']}**. Alerts were done {m['to_alerts_s']} s after the "
+            f"process started (x{m['to_alerts_s'] / m['floor_s']:.1f} the floor); the stages after them (forecasting, "
+            "drift check) take the rest."
+            + (f" **Failed steps: {', '.join(m['failed_stages'])}** (see Notes)." if m["failed_stages"] else "")
+            + f" Outside the stages (interpreter start, imports, "
             f"Definitions): {m['outside_stages_s']} s; `import smart_maintenance.definitions` alone: "
-            f"{results.get('import', {}).get('wall_s', 'n/a')} s.", "",
-            "| run | wall (s) | readings counted | readings/s | peak RSS (MB) | floor (s) | ratio | load before / after |",
-            "|---|---|---|---|---|---|---|---|",
+            f"{results.get('import', {}).get('wall_s', 'n/a')} s. RSS peaked during: {m['stage_at_rss_peak']}. CPU time {m['cpu_s']} s for {m['wall_s']} s wall; "
+            f"the run started {m['child_processes']} helper processes (Dagster's compute-log capture: a `tail -F` and a "
+            "`watch_orphans.py` interpreter per output stream and step).", "",
+            "| run | wall (s) | to alerts (s) | CPU (s) | readings counted | readings/s | peak RSS (MB) | floor (s) | ratio | load before / after |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for i, r in enumerate(tp["runs"]):
-            lines.append(f"| {i + 1} | {r['wall_s']:.1f} | {r['rows_read']:,} of {r['readings']:,} | {r['readings_per_s']:,} | "
+            lines.append(f"| {i + 1} | {r['wall_s']:.1f} | {fmt(r['to_alerts_s'], 1)} | {r['cpu_s']} | {r['rows_read']:,} of {r['readings']:,} | {r['readings_per_s']:,} | "
                          f"{r['peak_rss_mb']:.0f} | {r['floor']['seconds']:.2f} | x{r['floor_ratio']} | "
                          f"{r['load_before'][0]} / {r['load_after'][0]} |")
         lines += ["", "Stages (median s): " + ", ".join(f"{k} {v}" for k, v in m["stages"].items()) + ".", ""]
 
     if sc := results.get("scaling"):
-        lines += ["### 2. Scaling (100 sensors, one long CSV)", "",
-                  "| readings | runs | wall (s) | readings/s | s per million | peak RSS (MB) | slowest stage | load before |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"### 2. Scaling ({results['throughput']['spec']['n_equipment']} equipment, one long CSV)", "",
+                  "| readings | runs | wall (s) | readings/s | s per million | peak RSS (MB) | RSS peak during | slowest stage | failed | load before |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for p, per in zip(sc["points"], sc.get("per_million_s", [None] * len(sc["points"])), strict=True):
             slowest = max(p["stages"].items(), key=lambda kv: kv[1], default=("-", 0))
             lines.append(f"| {p['readings']:,} | {p['runs']} | {p['wall_s']:.1f} | {p['readings_per_s']:,} | {fmt(per, 2)} | "
-                         f"{p['peak_rss_mb']:.0f} | {slowest[0]} {slowest[1]} s | {p['load_before'][0]} |")
+                         f"{p['peak_rss_mb']:.0f} | {p.get('stage_at_rss_peak', '?')} | {slowest[0]} {slowest[1]} s | "
+                         f"{', '.join(p.get('failed_stages') or []) or '-'} | {p['load_before'][0]} |")
         if sc.get("slope_s_per_million") is not None:
             lines += ["", f"Least squares: wall = {sc['intercept_s']} s + **{sc['slope_s_per_million']} s per million readings**. "
                       f"Marginal cost between sizes: {', '.join(str(x) for x in sc['marginal_s_per_million'])} s per million"
@@ -604,14 +663,18 @@ def render(results: dict[str, Any], command: str) -> str:
         lines += ["### 4. Incremental micro-batch (1 % new data)", "",
                   f"After each full batch above, {inc['readings']:,} more readings of the same sensors (the next "
                   f"{tp['increment_slots']} minutes) as a second file, then `smart-maintenance run` again: "
-                  f"**{inc['wall_s']} s** = **{inc['share_of_full']:.1%}** of the full batch (median). "
+                  f"**{inc['wall_s']} s** = **{inc['share_of_full']:.1%}** of the full batch (median); alerts done after "
+                  f"{fmt(inc['to_alerts_s'], 1)} s = **{inc['to_alerts_share']:.1%}** of the full batch's. "
+                  + (f"**Failed steps: {', '.join(inc['failed_stages'])}.** " if inc["failed_stages"] else "")
+                  +
                   f"Of that, {inc['stage_sum_s']} s in stages: " + ", ".join(f"{k} {v}" for k, v in inc["stages"].items())
                   + "; the rest is process start-up.", ""]
 
     if pr := results.get("profile"):
         lines += [f"### 5. Profile (pyinstrument, `run_once` in process, {pr['readings']:,} readings, {pr['seconds']} s, "
                   f"load {pr['load_before'][0]})", "",
-                  "Stages: " + ", ".join(f"{s} {t} s" for s, t in pr["stages"]) + ".", "",
+                  "Stages: " + ", ".join(f"{s} {t} s" for s, t in pr["stages"]) + "."
+                  + (f" **Failed: {', '.join(pr['failed_stages'])}.**" if pr.get("failed_stages") else ""), "",
                   "Our functions by inclusive time:", "", "| function | s | share |", "|---|---|---|"]
         lines += [f"| `{h['function']}` | {h['seconds']} | {h['share']:.1%} |" for h in pr["our_code"]]
         lines += ["", "Where the time is spent (self time, any code):", "", "| function | s | share |", "|---|---|---|"]
@@ -637,17 +700,21 @@ def run(sizes: Sizes, out: Path, command: str, *, smoke: bool, daemon: bool, jso
             results["import"] = import_overhead(logs)
             results["throughput"] = throughput(sizes, scratch, logs)
             results["scaling"] = scaling(sizes, scratch, logs, results["throughput"])
-            if daemon and sizes.daemon_drops:
-                results["daemon"] = daemon_latency(sizes, scratch)
-            if sizes.profile:
-                results["profile"] = profile(sizes, scratch)
+            # The slow parts last, each on its own: one failing must not lose the figures already taken.
+            for part, wanted, measure in (("daemon", daemon and sizes.daemon_drops, daemon_latency), ("profile", sizes.profile, profile)):
+                if wanted:
+                    try:
+                        results[part] = measure(sizes, scratch)
+                    except Exception as exc:  # noqa: BLE001 - reported in the section, with its message
+                        print(f"{part} failed: {exc!r}", file=sys.stderr)
+                        results.setdefault("errors", []).append(f"{part}: {type(exc).__name__}: {str(exc)[:500]}")
         except Exception:
             for log in sorted(logs.glob("*.log")):  # what failed, before the temp folder goes
                 print(f"--- {log.name} (tail) ---\n{log.read_text(errors='replace')[-2000:]}", file=sys.stderr)
             raise
     results["load_end"] = load()
     results["targets"] = targets(results)
-    results["notes"] = notes or []
+    results["notes"] = (notes or []) + [f"**Not measured**, {e}" for e in results.get("errors", [])]
     write_json(json_path or out.parent / "benchmarks" / "pipeline.json", results)
     update_section(out, SECTION, render(results, command))
     return results
