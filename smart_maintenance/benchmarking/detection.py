@@ -128,7 +128,10 @@ def render(results: dict, command: str) -> str:
         "",
         "By fault type: " + ", ".join(f"{r['fault_type']} {r['detected']}/{r['faults']}" for r in e["by_fault_type"]) + ".",
         "",
-        "Alerts by validation status: " + ", ".join(f"{k} {v}" for k, v in sorted(s["alerts_by_status"].items())) + ".",
+        "Alerts by validation status: " + ", ".join(f"{k} {v}" for k, v in sorted(s["alerts_by_status"].items())) + ". "
+        "False alerts per equipment-week by status: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in sorted(f.get("per_equipment_week_by_status", {}).items())) + " (a planned stop of "
+        "a machine is a `needs_investigation` episode: the validation agents cannot know it was planned).",
         "Targets: SKAB F1 >= 0.80 with FAR <= 15%; synthetic event recall >= 0.9 with <= 1 false alert per equipment-week.",
         "",
         f"Scoring speed (`score_readings`, {results['speed']['readings']:,} readings of 100 sensors in one call): "

@@ -99,6 +99,8 @@ def judge_against_truth(scores: pd.DataFrame, alerts: pd.DataFrame, ground_truth
             "per_equipment_week": len(false) / (n_equipment * weeks),
             "credible_count": len(credible_false),
             "credible_per_equipment_week": len(credible_false) / (n_equipment * weeks),
+            "per_equipment_week_by_status": {k: v / (n_equipment * weeks)
+                                             for k, v in false["validation_status"].value_counts().items()},
         },
         "alerts_by_status": alerts["validation_status"].value_counts().to_dict() if len(alerts) else {},
         "per_fault": per_fault.to_dict("records"),
