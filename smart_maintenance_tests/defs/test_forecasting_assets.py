@@ -58,3 +58,20 @@ def test_forecast_checks_passed_and_models_are_cached(plant_root):
     assert 1 <= len(cached) <= 4  # one per distinct set of known failures, not one per day or batch
     summary = run_once(plant_root, min_file_age_seconds=0)
     assert [s for s, _, _ in summary.runs] == ["ingest landing files"]  # nothing new: nothing refitted
+
+
+def test_only_equipment_with_new_data_is_reforecast(plant_root):
+    from smart_maintenance_tests.conftest import drop
+
+    before = lake.read_dataset(plant_root.lake, "failure_forecasts").to_pandas()
+    last_day = before["as_of"].max()
+    before = before[before["as_of"].dt.date == last_day.date()].set_index("equipment_id")
+    one = sorted(before.index)[0]
+    later = (last_day + pd.Timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    drop(plant_root, "late.csv", f"timestamp,equipment_id,sensor_id,value\n{later},{one},new_sensor,1.0\n")
+    assert run_once(plant_root, min_file_age_seconds=0).success
+    after = lake.read_dataset(plant_root.lake, "failure_forecasts").to_pandas()
+    after = after[after["date"].astype(str) == str(last_day.date())].set_index("equipment_id")
+    assert after.loc[one, "as_of"] == pd.Timestamp(later)  # re-forecast as of its new reading
+    others = [e for e in before.index if e != one]
+    pd.testing.assert_series_equal(after.loc[others, "as_of"], before.loc[others, "as_of"])  # untouched

@@ -87,6 +87,29 @@ def _as_of(root: DataRoot, day: str) -> pd.Timestamp | None:
     return latest_reading(root, day)
 
 
+def _forecast_day(root: DataRoot, day: str, grid: pd.DataFrame, sensors: pd.DataFrame, equipment: pd.DataFrame,
+                  evts: pd.DataFrame | None) -> pd.DataFrame:
+    """The day's forecasts: equipment with no reading newer than its last forecast (and the same model)
+    keeps that row; only equipment with new data is re-forecast, as of its newest reading."""
+    path = lake.partition_file(root.lake, "sensor_readings", "date", day)
+    newest = lake.connect().sql(f"SELECT equipment_id, max(timestamp) AS t FROM {lake.files_sql([path])} GROUP BY ALL").df()
+    newest = newest.set_index("equipment_id")["t"]
+    previous = lake.partition_file(root.lake, "failure_forecasts", "date", day)
+    kept = pd.DataFrame(columns=schemas.FAILURE_FORECASTS.names)
+    if previous is not None:
+        old = lake.connect().sql(f"SELECT * EXCLUDE (date) FROM {lake.files_sql([previous])}").df()
+        current = old["equipment_id"].map(newest) <= old["as_of"]
+        models = models_as_of(root, old["as_of"].max(), evts) if len(old) else None
+        kept = old[current & (old["model_version"] == (models.version if models else ""))]
+    changed = sorted(set(newest.index) - set(kept["equipment_id"]))
+    if not changed:
+        return kept
+    as_of = newest[changed].max()
+    fresh = forecast_failures(grid[grid["equipment_id"].isin(changed)], sensors, equipment, models_as_of(root, as_of, evts),
+                              as_of, CONFIG, evts, SEED)
+    return pd.concat([kept, fresh], ignore_index=True) if len(kept) else fresh
+
+
 @dg.asset(
     deps=["sensor_readings", "maintenance_events", "equipment", "sensors"],
     automation_condition=dg.AutomationCondition.any_deps_updated() & ~dg.AutomationCondition.in_progress()
@@ -169,7 +192,7 @@ def failure_forecasts(context: dg.AssetExecutionContext, data_root: DataRootReso
         frame = pd.DataFrame()
         if as_of is not None:
             grid = hourly(root, day, HISTORY_DAYS)
-            frame = forecast_failures(grid, sensors, equipment, models_as_of(root, as_of, evts), as_of, CONFIG, evts, SEED)
+            frame = _forecast_day(root, day, grid, sensors, equipment, evts)
             recent = set(grid.loc[grid["timestamp"] > as_of - CONFIG.recent - pd.Timedelta(CONFIG.trend.aggregate), "equipment_id"])
             missing += [f"{day}: {e}" for e in sorted(recent - set(frame["equipment_id"]))]
             dated = frame[~frame["beyond_horizon"].astype(bool) & frame["rul_hours"].notna()]
