@@ -203,6 +203,50 @@ FAILURE_FORECASTS = pa.schema(
     ]
 )
 
+# --- maintenance (issue 5): inputs handled, notifications ---
+# Decision-file and maintenance-event rows already handled (lake dataset `request_inputs`).
+REQUEST_INPUTS = pa.schema([
+    ("source", pa.string()),  # decisions or maintenance_events
+    ("file_sha256", pa.string()),
+    ("row_number", pa.int64()),
+    ("request_id", pa.string()),
+    ("outcome", pa.string()),  # applied, refused (decisions: the whole file, nothing changed), ignored (events)
+    ("detail", pa.string()),  # the error or why an event changed nothing
+    ("processed_at", TS),
+])  # fmt: skip
+
+# Lake dataset `notification_outbox`: one row per message, its latest state.
+NOTIFICATION_OUTBOX = pa.schema(
+    [
+        ("message_key", pa.string()),  # stable: the dedupe key
+        ("kind", pa.string()),  # critical_alert, decision_needed, assignment
+        ("recipient", pa.string()),  # 'operators' or a technician id
+        ("address", pa.string()),  # e-mail address when known (technicians.csv `email`), else empty
+        ("subject", pa.string()),
+        ("body", pa.string()),
+        ("ref_id", pa.string()),  # the alert or request the message is about
+        ("created_at", TS),
+        ("status", pa.string()),  # pending, rate_limited, sent, failed
+        ("attempts", pa.int64()),
+        ("last_attempt_at", TS),
+        ("sent_at", TS),
+        ("sinks", pa.string()),  # ';'-joined sinks that accepted it
+        ("error", pa.string()),  # the last delivery error(s), per sink
+    ]
+)
+
+# Lake dataset `notification_deliveries`: one row per (message, sink) delivery attempt.
+NOTIFICATION_DELIVERIES = pa.schema(
+    [
+        ("message_key", pa.string()),
+        ("recipient", pa.string()),
+        ("sink", pa.string()),  # file, smtp, webhook
+        ("status", pa.string()),  # sent, failed
+        ("error", pa.string()),
+        ("attempted_at", TS),
+    ]
+)
+
 EVENT_TYPES = ("failure", "corrective_repair", "preventive_maintenance", "inspection", "replacement")
 DECISION_VALUES = ("approve", "reject", "defer", "modify")
 

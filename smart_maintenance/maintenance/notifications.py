@@ -27,41 +27,13 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pyarrow as pa
 
+from smart_maintenance.schemas import NOTIFICATION_DELIVERIES, NOTIFICATION_OUTBOX
+
 TS = pa.timestamp("us", tz="UTC")
 OPERATORS = "operators"
 KINDS = ("critical_alert", "decision_needed", "assignment")  # also the release order under the rate limit
 
-# Lake dataset `notification_outbox`: one row per message, its latest state.
-NOTIFICATION_OUTBOX = pa.schema(
-    [
-        ("message_key", pa.string()),  # stable: the dedupe key
-        ("kind", pa.string()),  # critical_alert, decision_needed, assignment
-        ("recipient", pa.string()),  # 'operators' or a technician id
-        ("address", pa.string()),  # e-mail address when known (technicians.csv `email`), else empty
-        ("subject", pa.string()),
-        ("body", pa.string()),
-        ("ref_id", pa.string()),  # the alert or request the message is about
-        ("created_at", TS),
-        ("status", pa.string()),  # pending, rate_limited, sent, failed
-        ("attempts", pa.int64()),
-        ("last_attempt_at", TS),
-        ("sent_at", TS),
-        ("sinks", pa.string()),  # ';'-joined sinks that accepted it
-        ("error", pa.string()),  # the last delivery error(s), per sink
-    ]
-)
-
-# Lake dataset `notification_deliveries`: one row per (message, sink) delivery attempt.
-NOTIFICATION_DELIVERIES = pa.schema(
-    [
-        ("message_key", pa.string()),
-        ("recipient", pa.string()),
-        ("sink", pa.string()),  # file, smtp, webhook
-        ("status", pa.string()),  # sent, failed
-        ("error", pa.string()),
-        ("attempted_at", TS),
-    ]
-)
+# The outbox and delivery datasets' schemas live with the others in schemas.py.
 OUTBOX_COLUMNS = NOTIFICATION_OUTBOX.names
 DELIVERY_COLUMNS = NOTIFICATION_DELIVERIES.names
 TS_COLUMNS = [f.name for f in NOTIFICATION_OUTBOX if f.type == TS]

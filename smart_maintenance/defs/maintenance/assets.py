@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smart_maintenance import lake, schemas
+from smart_maintenance.schemas import NOTIFICATION_DELIVERIES, NOTIFICATION_OUTBOX, REQUEST_INPUTS
 from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.assets import ON_ANY_UPDATE
 from smart_maintenance.defs.maintenance.notifications import FileSink, SmtpSink, WebhookSink, active_sinks, deliver_all
@@ -43,7 +44,7 @@ from smart_maintenance.maintenance import (
 )  # fmt: skip
 from smart_maintenance.maintenance.lifecycle import OPEN, empty_audit
 from smart_maintenance.maintenance.notifications import (
-    NOTIFICATION_DELIVERIES, NOTIFICATION_OUTBOX, build_messages, plan_outbox, record_deliveries,
+    build_messages, plan_outbox, record_deliveries,
 )  # fmt: skip
 from smart_maintenance.maintenance.notifications import normalize as normalize_outbox
 from smart_maintenance.maintenance.requests import empty_requests, normalize
@@ -54,16 +55,6 @@ REQUEST_DEPS = ["alerts", "failure_forecasts", "maintenance_events", "decisions"
 SCHEDULE_DEPS = ["maintenance_requests", "technicians"]
 OUTBOX_DEPS = ["maintenance_requests", "technician_schedule", "alerts"]
 
-# Decision-file and maintenance-event rows already handled (lake dataset `request_inputs`).
-REQUEST_INPUTS = pa.schema([
-    ("source", pa.string()),  # decisions or maintenance_events
-    ("file_sha256", pa.string()),
-    ("row_number", pa.int64()),
-    ("request_id", pa.string()),
-    ("outcome", pa.string()),  # applied, refused (decisions: the whole file, nothing changed), ignored (events)
-    ("detail", pa.string()),  # the error or why an event changed nothing
-    ("processed_at", schemas.TS),
-])  # fmt: skip
 
 
 # --- lake state ----------------------------------------------------------------------------------------
