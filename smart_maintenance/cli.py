@@ -80,6 +80,26 @@ def cmd_evaluate_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate_scheduling(args: argparse.Namespace) -> int:
+    from smart_maintenance.benchmarking.report import command_line, header, update_section, write_json
+    from smart_maintenance.maintenance.evaluation import evaluate_scheduling, format_results
+
+    results = evaluate_scheduling(tuple(args.sizes), seed=args.seed)
+    body = "\n".join([
+        "## Technician scheduling (CP-SAT vs greedy earliest-due-date)", "", header(command_line()),
+        "Generated instances: 15 technicians in 3 time zones, 10 days, skill bottlenecks, 20/50/30% urgent / "
+        "preventive / inspection work, 5% already overdue; 200 requests overload the crew (so tardiness is "
+        "not trivial), 500 heavily. CP-SAT: 2 workers, 10 s limit, fixed seed (a wall-clock limit is not "
+        "deterministic on a shared machine).", "", format_results(results), "",
+        "Targets at 200 requests: >= 30% lower priority-weighted tardiness than greedy, solved <= 10 s, proven gap <= 5%; "
+        "hard-constraint violations 0 at every size.",
+    ])
+    write_json(Path(args.out).parent / "benchmarks" / "scheduling.json", results)
+    update_section(Path(args.out), "scheduling", body)
+    print(body)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smart-maintenance", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -121,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--seed", type=int, default=0)
     fc.add_argument("--out", default="BENCHMARKS.md")
     fc.set_defaults(func=cmd_evaluate_forecast)
+
+    sched = targets.add_parser("scheduling", help="CP-SAT vs the greedy baseline on generated instances")
+    sched.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
+    sched.add_argument("--seed", type=int, default=0)
+    sched.add_argument("--out", default="BENCHMARKS.md")
+    sched.set_defaults(func=cmd_evaluate_scheduling)
 
     ui = sub.add_parser("ui", parents=[common], help="start the Dagster UI with the daemon (sensors and automation running)")
     ui.add_argument("--host", default="127.0.0.1")
