@@ -8,7 +8,7 @@ DEMO_HOME ?= $(CURDIR)/data/demo
 SM_HOME ?= $(CURDIR)/data
 PYTEST_ARGS ?=
 
-.PHONY: install demo test ui run lock clean-demo
+.PHONY: install demo test ui run lock clean-demo bench soak
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,18 @@ ui: $(STAMP)
 run: $(STAMP)
 	$(BIN)/smart-maintenance run --home $(SM_HOME)
 
+## bench: the performance harness (issue 8): throughput vs the DuckDB floor, scaling, daemon latency,
+## incremental cost, profile; writes BENCHMARKS.md and benchmarks/pipeline.json (about 20 minutes).
+bench: $(STAMP)
+	$(BIN)/python -m smart_maintenance.benchmarking.pipeline --out BENCHMARKS.md
+
 ## lock: re-resolve requirements.in into requirements.lock (pinned versions).
 lock:
 	rm -rf /tmp/sm-lock-venv && $(PYTHON) -m venv /tmp/sm-lock-venv
 	/tmp/sm-lock-venv/bin/pip install -q -r requirements.in
 	/tmp/sm-lock-venv/bin/pip freeze --exclude-editable > requirements.lock
+
+## soak: 1,000 small files through the real daemon over ~10 minutes; checks nothing lost or doubled and
+## that memory stays flat (RELIABILITY.md). Not part of `make test`.
+soak: $(STAMP)
+	$(BIN)/python -m smart_maintenance_tests.reliability.soak --files 1000 --every 0.5 --out data/soak-report.json

@@ -5,6 +5,10 @@ duplicate rule), recorded in the `ingested_files` ledger. A file's content is in
 ledger marks each content hash, and a per-content lock serialises concurrent runs that were handed
 the same file (sensor, schedule and one-shot command share this code). A file that cannot be read at
 all goes to `rejected/` with its reason; the batch goes on with the next file.
+
+Confinement: a name handed in (by the sensor, a schedule or a run's config) that is absolute, holds a
+`..` part or lies under a symbolically linked folder is `refused`: it is neither read nor moved, so
+nothing outside `landing/` is ever read and nothing outside the data root is ever written.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class IngestSettings:
 @dataclass
 class FileOutcome:
     source_file: str
-    status: str  # ingested, duplicate_file, rejected, gone (taken by another run)
+    status: str  # ingested, duplicate_file, rejected, gone (taken by another run), refused (outside landing/)
     kind: str | None = None
     sha256: str | None = None
     size_bytes: int = 0
@@ -96,8 +100,12 @@ def ingest_batch(root: DataRoot, relpaths: list[str], *, now: datetime, batch_id
     outcomes: list[FileOutcome] = []
     candidates: list[tuple[FileOutcome, Path]] = []
     for rel in relpaths:
-        out, path = FileOutcome(source_file=rel, status="pending"), root.landing / rel
+        out = FileOutcome(source_file=rel, status="pending")
         outcomes.append(out)
+        if not _inside(root.landing, rel):
+            out.status, out.reason = "refused", "not a path inside landing/ (absolute, '..' or a linked folder): not touched"
+            continue
+        path = root.landing / rel
         if not path.exists() and not path.is_symlink():
             out.status, out.reason = "gone", "no longer in landing/ (handled by another run)"
         elif path.is_symlink():
@@ -145,6 +153,16 @@ def ingest_batch(root: DataRoot, relpaths: list[str], *, now: datetime, batch_id
     return BatchResult(batch_id=batch_id, files=outcomes)
 
 
+def _inside(landing: Path, rel: str) -> bool:
+    """Whether `rel` names an entry of landing/ itself (its folders real folders inside landing/)."""
+    parts = PurePosixPath(rel).parts
+    if not rel or PurePosixPath(rel).is_absolute() or ".." in parts or "\0" in rel:
+        return False
+    base = landing.resolve()
+    parent = (landing / rel).parent.resolve()
+    return parent == base or base in parent.parents
+
+
 def _marker(root: DataRoot, sha256: str) -> Path:
     return root.lake / ".index" / "ingested" / sha256
 
@@ -165,7 +183,7 @@ def _ingest_contents(root: DataRoot, files: list[tuple[FileOutcome, Path]], *, n
     readings: dict[int, FileOutcome] = {}
     for idx, (out, path) in enumerate(files):
         try:
-            raw = read_source(path, con)
+            raw = read_source(path, con, max_bytes=settings.max_file_bytes)
             if raw.table.num_rows + len(raw.malformed) > settings.max_rows:
                 raise UnreadableFile(f"more than {settings.max_rows} rows (max_rows)")
             con.register("raw", raw.table)
@@ -174,7 +192,7 @@ def _ingest_contents(root: DataRoot, files: list[tuple[FileOutcome, Path]], *, n
             if layout.kind.startswith("readings"):
                 checked = validate.checked_readings_sql(
                     validate.normalized_readings_sql("raw", layout, default_equipment_id(out.source_file)),
-                    now, settings.future_tolerance_seconds)
+                    now, settings.future_tolerance_seconds, raw.decimal_comma)
                 con.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {checked}")
                 (n_read,) = con.execute("SELECT count(*) FROM checked").fetchall()[0]
                 quarantine = con.sql(

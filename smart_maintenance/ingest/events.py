@@ -3,6 +3,12 @@
 Each file's rows are stored in one partition keyed by the file's content hash (`file=<sha256>`), so
 re-processing a file rewrites the same partition. An event already in the lake (same equipment,
 time and type) counts as a duplicate; so does a decision repeated for the same request.
+
+Unknown ids are kept and flagged, not quarantined: an event for equipment missing from
+`reference/equipment.csv` (the reference often lags the plant) or a decision for a request the lake
+does not hold is stored, and the file's ledger row says so in `reason` ("N rows kept but flagged...").
+Quarantining them would lose them for good: dropping the same file again after fixing the
+reference is a duplicate by content.
 """
 
 from __future__ import annotations
@@ -29,6 +35,20 @@ def _text(layout: Layout, role: str) -> str:
 
 def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def _unknown_ids(con: duckdb.DuckDBPyConnection, lake_dir: Path, kind: str) -> str | None:
+    """A flag for the ledger when valid rows of table `ev` name ids the system does not know."""
+    if kind == "maintenance_events":
+        known, column, what = "SELECT equipment_id FROM ref_equipment", "equipment_id", "equipment not in reference/equipment.csv"
+    else:
+        known = (f"SELECT request_id FROM {lake.scan_sql(lake_dir, 'maintenance_requests')}"
+                 if lake.has_data(lake_dir, "maintenance_requests") else "SELECT NULL::VARCHAR AS request_id WHERE false")
+        column, what = "request_id", "unknown request_id (matches no maintenance request, changes nothing)"
+    n, ids = con.execute(
+        f"SELECT count(*), list(DISTINCT {column} ORDER BY {column})[1:5] FROM ev v WHERE reason IS NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM ({known}) k WHERE k.{column} = v.{column})").fetchall()[0]
+    return f"{n} rows kept but flagged: {what}: {', '.join(ids)}" if n else None
 
 
 def ingest_event_file(con: duckdb.DuckDBPyConnection, lake_dir: Path, layout: Layout, out: FileOutcome,
@@ -77,13 +97,14 @@ def ingest_event_file(con: duckdb.DuckDBPyConnection, lake_dir: Path, layout: La
     match = " AND ".join(f"e.{k} IS NOT DISTINCT FROM v.{k}" for k in key)
     names = [n for n in schema.names if n not in ("source_file", "file_sha256", "ingested_at")]
     select = ", ".join(f"v.{n}" for n in names if n != "row_number")
-    kept = con.execute(
+    kept = con.sql(
         f"""SELECT {select}, ? AS source_file, ? AS file_sha256, v.row_number{', ?::TIMESTAMPTZ AS ingested_at' if 'ingested_at' in schema.names else ''}
         FROM (SELECT *, row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY row_number) AS rn FROM ev WHERE reason IS NULL) v
         WHERE v.rn = 1 AND NOT EXISTS (SELECT 1 FROM earlier e WHERE {match})""",
-        [out.source_file, out.sha256] + ([now] if "ingested_at" in schema.names else []),
+        params=[out.source_file, out.sha256] + ([now] if "ingested_at" in schema.names else []),
     ).to_arrow_table()
     con.unregister("earlier")
+    out.reason = _unknown_ids(con, lake_dir, layout.kind)
     lake.write_partition(lake_dir, dataset, "file", out.sha256, kept.select(schema.names).cast(schema))
     out.rows_kept = kept.num_rows
     out.rows_duplicate = n_read - quarantine.num_rows - kept.num_rows

@@ -48,6 +48,10 @@ def detect_layout(columns: list[str], first_column_is_time: bool) -> Layout:
 
     if time_name is None and columns and first_column_is_time:
         time_name = columns[0].lower()
+    if time_name is None and len(columns) == 1 and any(d in columns[0] for d in ",;\t|"):
+        raise UnreadableFile(
+            f"the header is read as one column ({columns[0][:80]!r}): the header and the rows seem to use "
+            "different delimiters; export the file with one delimiter throughout")
     if time_name is None:
         raise UnreadableFile(
             "no timestamp column: expected a column named one of "

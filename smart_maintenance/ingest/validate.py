@@ -9,9 +9,14 @@ SQL statement parses timestamps and values and names the first rule a row breaks
 | timestamp before 2000-01-01 | older than the lake's first partition |
 | timestamp in the future | later than `now` + the tolerance |
 | missing equipment_id / missing sensor_id | key field empty |
-| missing value / non-numeric value / non-finite value | empty, not a number, NaN or +-inf |
+| missing value / non-numeric value / non-finite value | empty, not a number, NaN or +-inf (also 1e400, which overflows) |
 | invalid quality | `quality` present but not a number in 0..1 |
 | below valid range / above valid range | outside `valid_min`/`valid_max` of the sensor in reference/sensors.csv |
+
+Numbers are plain decimals with a dot (`40.5`, `-1e3`). In a file whose delimiter is not a comma, a
+decimal comma is accepted too (`40,5` is 40.5: European exports). Thousands separators are never
+guessed: `1,234.5`, `1.234,5`, `1 234`, and any comma inside a number of a comma-delimited file
+(`"1,234"`: 1234 or 1.234?) are quarantined as `non-numeric value`, with a detail saying why.
 """
 
 from __future__ import annotations
@@ -89,15 +94,28 @@ def _is_plain_number_column(con: duckdb.DuckDBPyConnection, raw: str) -> bool:
     return small > 0
 
 
-def checked_readings_sql(normalized: str, now: datetime, future_tolerance_s: float) -> str:
+def parse_number_sql(expr: str, decimal_comma: bool) -> str:
+    """A DOUBLE from text, or NULL; with `decimal_comma`, `40,5` (one comma, no dot) is 40.5."""
+    t = f"trim({expr})"
+    if not decimal_comma:
+        return f"TRY_CAST({t} AS DOUBLE)"
+    return (f"CASE WHEN regexp_full_match({t}, '[+-]?[0-9]*,[0-9]+([eE][+-]?[0-9]+)?') "
+            f"THEN TRY_CAST(replace({t}, ',', '.') AS DOUBLE) ELSE TRY_CAST({t} AS DOUBLE) END")
+
+
+SEPARATOR_DETAIL = ("a number with thousands separators or a comma is ambiguous (1,234 = 1234 or 1.234?); "
+                    "re-export plain numbers such as 1234.5")
+
+
+def checked_readings_sql(normalized: str, now: datetime, future_tolerance_s: float, decimal_comma: bool = False) -> str:
     """Parse and judge every normalized reading. Needs views `ref_sensors` and `ref_equipment`."""
     limit = now.timestamp() + future_tolerance_s
     ts = parse_timestamp_sql("n.raw_ts")
     return f"""
 WITH p AS (
-  SELECT n.*, {ts} AS ts, TRY_CAST(trim(n.raw_value) AS DOUBLE) AS v,
+  SELECT n.*, {ts} AS ts, {parse_number_sql('n.raw_value', decimal_comma)} AS v,
          nullif(trim(n.raw_eq), '') AS eq, nullif(trim(n.raw_sensor), '') AS sid,
-         TRY_CAST(trim(n.raw_quality) AS DOUBLE) AS q
+         {parse_number_sql('n.raw_quality', decimal_comma)} AS q
   FROM ({normalized}) n
 )
 SELECT p.{ROW} AS row_number, p.raw_ts, p.raw_eq, p.raw_sensor, p.raw_value,
@@ -125,6 +143,7 @@ SELECT p.{ROW} AS row_number, p.raw_ts, p.raw_eq, p.raw_sensor, p.raw_value,
          WHEN p.v < s.valid_min THEN 'value ' || p.v || ' < valid_min ' || s.valid_min
          WHEN p.v > s.valid_max THEN 'value ' || p.v || ' > valid_max ' || s.valid_max
          WHEN p.ts IS NOT NULL AND epoch(p.ts) > {limit} THEN 'more than {int(future_tolerance_s)} s after {now.isoformat()}'
+         WHEN p.v IS NULL AND regexp_matches(trim(p.raw_value), '[0-9][,. ][0-9]') THEN '{SEPARATOR_DETAIL}'
        END AS detail
 FROM p
 LEFT JOIN ref_sensors s ON s.equipment_id = p.eq AND s.sensor_id = p.sid

@@ -44,3 +44,29 @@ def alerts_png(summary: dict[str, Any], width_in: float = 5.0, height_in: float 
 
 def markdown_image(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def stacked_bars_png(counts: "pd.DataFrame", index: str, stack: str, value: str, title: str,
+                     width_in: float = 5.0, height_in: float = 2.2, dpi: int = 80) -> bytes:
+    """Stacked bars of `value` per `index`, one colour per `stack` (e.g. alerts per day by validation status)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = counts.pivot_table(index=index, columns=stack, values=value, aggfunc="sum", fill_value=0).sort_index()
+    fig, ax = plt.subplots(figsize=(width_in, height_in), dpi=dpi)
+    bottom = None
+    for column in table.columns:
+        ax.bar([str(i) for i in table.index], table[column], bottom=bottom, label=str(column),
+               color=STATUS_COLORS.get(str(column)))
+        bottom = table[column] if bottom is None else bottom + table[column]
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=6, axis="x", rotation=60)
+    ax.tick_params(labelsize=7, axis="y")
+    ax.legend(fontsize=6, frameon=False)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

@@ -238,7 +238,16 @@ def alerts(context: dg.AssetExecutionContext, data_root: DataRootResource, detec
     rate_ok, rate_meta = check_alert_rate(found, equipment_days, config)
     faulty_ok, faulty_meta = check_no_credible_from_faulty_sensor(found)
     by = found.groupby(["severity", "validation_status"]).size().reset_index(name="alerts").to_dict("records") if len(found) else []
+    chart = {}
+    if len(found):
+        from smart_maintenance.reporting.png import markdown_image, stacked_bars_png
+
+        per_day = found.assign(day=found["started_at"].dt.date).groupby(["day", "validation_status"]).size().reset_index(name="n")
+        per_day = per_day[per_day["day"] >= per_day["day"].max() - timedelta(days=13)]
+        chart = {"alerts_per_day": dg.MetadataValue.md(markdown_image(
+            stacked_bars_png(per_day, "day", "validation_status", "n", "alerts started per day (last 14 days)"), "alerts per day"))}
     yield dg.MaterializeResult(metadata={
+        **chart,
         "dagster/row_count": len(found),
         "credible": int((found["validation_status"] == "credible").sum()) if len(found) else 0,
         "open": int(found["is_open"].sum()) if len(found) else 0,
