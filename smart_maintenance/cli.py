@@ -21,8 +21,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from smart_maintenance.runner import format_summary, run_once
 
     root = _set_home(args)
-    summary = run_once(root, now=args.now or "", min_file_age_seconds=args.min_file_age,
-                       log_level="DEBUG" if args.verbose else "WARNING")
+    try:
+        summary = run_once(root, now=args.now or "", min_file_age_seconds=args.min_file_age,
+                           log_level="DEBUG" if args.verbose else "WARNING")
+    except Exception as exc:  # e.g. the instance database is down: one clear line, the traceback with --verbose
+        if args.verbose:
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"smart-maintenance run: {type(exc).__name__}: {reason}\n"
+              "Nothing was lost: re-run when the cause is fixed (add --verbose for the traceback).", file=sys.stderr)
+        return 2
     print(format_summary(root, summary))
     if not summary.success:
         print("smart-maintenance run: a step failed (see above and the Dagster run logs)", file=sys.stderr)

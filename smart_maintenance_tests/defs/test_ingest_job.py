@@ -109,3 +109,22 @@ def test_definitions_load_with_sensors_running_by_default():
     assert sensors["landing_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
     assert sensors["landing_sensor"].minimum_interval_seconds <= 15
     assert sensors["reference_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_partitions_of_a_batch_whose_run_died_are_announced_by_the_next_run(root, instance):
+    """The lake holds a batch Dagster never recorded (its run died after writing): the next ingest run
+    announces those partitions, so downstream assets compute them; announced once, not again."""
+    from datetime import datetime, timezone
+
+    from smart_maintenance.ingest.batch import ingest_batch
+
+    drop(root, "a.csv", CSV)
+    dead = instance.create_run_for_job(dg.GraphDefinition(name="noop", node_defs=[]).to_job(),
+                                       status=dg.DagsterRunStatus.FAILURE)
+    ingest_batch(root, ["a.csv"], now=datetime.now(timezone.utc), batch_id=dead.run_id, run_id=dead.run_id)
+    assert materialized_partitions(instance, "sensor_readings") == set()  # Dagster never heard of them
+    result = run_ingest(root, instance, files=[], now="")
+    assert materialized_partitions(instance, "sensor_readings") == {"2026-01-05", "2026-01-06"}
+    again = run_ingest(root, instance, files=[], now="")
+    reported = [m for m in again.asset_materializations_for_node("ingest_landing_files") if m.asset_key == dg.AssetKey("sensor_readings")]
+    assert result.success and reported == []

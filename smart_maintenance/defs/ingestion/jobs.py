@@ -44,6 +44,8 @@ def ingest_landing_files(context: dg.OpExecutionContext, config: IngestConfig, d
                          ingest_settings: IngestSettingsResource) -> None:
     root = data_root.get()
     now = datetime.fromisoformat(config.now) if config.now else datetime.now(timezone.utc)
+    for event in reannouncements(root, context.instance, context.run_id):
+        context.log_event(event)
     files = config.files or pending_files(root, config.min_file_age_seconds)
     if not files:
         context.log.info("No pending files in landing/.")
@@ -58,6 +60,45 @@ def ingest_landing_files(context: dg.OpExecutionContext, config: IngestConfig, d
         if f.status == "rejected":
             context.log.warning(f"Rejected {f.source_file}: {f.reason}")
     context.log.info(summary_line(result))
+
+
+REANNOUNCE_BATCHES = 500  # the most recent batches are the ones a crash can have left unannounced
+
+
+def reannouncements(root: DataRoot, instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetMaterialization]:
+    """Materializations for the partitions of recent batches whose run did not succeed.
+
+    A batch writes the lake, then the ledger, then moves its files; Dagster records the materializations
+    when the run's step ends. If the run dies in between (kill -9, the instance database down), the lake
+    holds partitions Dagster never heard of, and nothing downstream would ever score them: the next
+    ingest run announces them again (idempotent: a materialization of an unchanged partition only
+    makes downstream recompute it)."""
+    if not lake.has_data(root.lake, "ingested_files"):
+        return []
+    con = lake.connect()
+    rows = con.execute(
+        f"""SELECT run_id, max(ingested_at) AS written_at, list_distinct(flatten(list(partitions))) AS parts
+            FROM {lake.scan_sql(root.lake, 'ingested_files')}
+            WHERE status = 'ingested' AND kind LIKE 'readings%' AND run_id IS NOT NULL AND run_id <> ?
+            GROUP BY run_id ORDER BY written_at DESC LIMIT {REANNOUNCE_BATCHES}""", [run_id]).fetchall()
+    succeeded = {r.run_id for r in instance.get_runs(dg.RunsFilter(run_ids=[r[0] for r in rows],
+                                                                   statuses=[dg.DagsterRunStatus.SUCCESS]))} if rows else set()
+    partitions: set[str] = set()
+    for batch_run, _, parts in rows:
+        if batch_run in succeeded:
+            continue  # its materializations were stored with it
+        # Failed, canceled, or still "started" because it died with the database down: look at what Dagster
+        # recorded. (A batch of a concurrent run still finishing may be announced twice: harmless.)
+        for p in parts:
+            path = lake.partition_file(root.lake, "sensor_readings", "date", p)
+            if path is None:
+                continue
+            latest = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("sensor_readings"), asset_partitions=[p]), limit=1).records
+            if not latest or latest[0].timestamp < path.stat().st_mtime:  # the lake changed after Dagster last heard
+                partitions.add(p)
+    return [dg.AssetMaterialization("sensor_readings", partition=p, metadata={"reannounced": True,
+            "why": "the batch that wrote it ended without its run succeeding"}) for p in sorted(partitions)]
 
 
 def summary_line(result: BatchResult) -> str:
