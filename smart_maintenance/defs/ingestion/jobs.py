@@ -39,7 +39,10 @@ def pending_files(root: DataRoot, min_age_seconds: float, now_ns: int | None = N
     return [f.relpath for f in list_landing(root.landing) if is_stable(f, None, now_ns, 0, min_age_seconds)]
 
 
-@dg.op(description="Read, validate and merge a batch of landing files into the lake; archive or reject each file.")
+# A failed attempt leaves the lake consistent (atomic partition writes, per-content locks, ledger before
+# archive), so retrying a transient failure (a locked instance database, a storage hiccup) is safe.
+@dg.op(description="Read, validate and merge a batch of landing files into the lake; archive or reject each file.",
+       retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL))
 def ingest_landing_files(context: dg.OpExecutionContext, config: IngestConfig, data_root: DataRootResource,
                          ingest_settings: IngestSettingsResource) -> None:
     root = data_root.get()
@@ -166,6 +169,6 @@ def batch_events(root: DataRoot, result: BatchResult, now: datetime, elapsed: fl
 
 
 @dg.job(name="ingest_landing", description="Ingest a batch of landing files into the lake (sensor_readings and friends).",
-        tags={"dagster/concurrency_key": "ingest"})
+        tags={"smart_maintenance/stage": "ingest"})
 def ingest_landing_job():
     ingest_landing_files()
