@@ -30,6 +30,18 @@ t1,Ada,mechanical;electrical,08:00,16:00,Europe/Berlin
 """
 
 
+@pytest.fixture(autouse=True)
+def _no_stale_dagster_state_storage():
+    """Each Dagster instance publishes its state storage in a context variable and restores the previous
+    value when closed; instances closed out of order (module- and function-scoped fixtures) can leave it
+    pointing at a closed instance, and the next Definitions built fails with "Attempted to resolve
+    undefined DagsterInstance weakref". Start every test from a clean slate."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> DataRoot:
     data = DataRoot(tmp_path / "data").ensure()
