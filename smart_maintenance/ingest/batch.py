@@ -205,6 +205,7 @@ def _ingest_contents(root: DataRoot, files: list[tuple[FileOutcome, Path]], *, n
                 )
                 out.min_timestamp, out.max_timestamp = con.sql(
                     "SELECT min(timestamp), max(timestamp) FROM checked WHERE reason IS NULL").fetchall()[0]
+                con.execute("DROP TABLE checked")  # free it before the next file: memory stays per-file
                 readings[idx] = out
             else:
                 n_read, quarantine = events.ingest_event_file(con, root.lake, layout, out, now)
@@ -220,6 +221,7 @@ def _ingest_contents(root: DataRoot, files: list[tuple[FileOutcome, Path]], *, n
         finally:
             with contextlib.suppress(Exception):
                 con.unregister("raw")
+            raw = None  # the file's text table: not kept alive through the next file and the merge
     tally = merge_readings(con, root.lake, "valid")
     for idx, out in readings.items():
         out.rows_kept = tally.kept.get(idx, 0)

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
 from smart_maintenance import lake, schemas
 
@@ -78,27 +76,23 @@ def merge_readings(con: duckdb.DuckDBPyConnection, lake_dir: Path, valid: str) -
             "SELECT file_idx, list(DISTINCT date ORDER BY date) FROM judged WHERE outcome <> 'duplicate' GROUP BY ALL"
         ).fetchall():
             tally.partitions_by_file[file_idx] = parts
-        merged = con.sql(
-            f"""SELECT {cols}, strftime(timestamp, '%Y-%m-%d') AS date FROM existing e
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE merged AS
+            SELECT {cols}, strftime(timestamp, '%Y-%m-%d') AS date FROM existing e
                 ANTI JOIN (SELECT equipment_id, sensor_id, timestamp FROM judged WHERE outcome <> 'duplicate') j
                   ON e.equipment_id = j.equipment_id AND e.sensor_id = j.sensor_id AND e.timestamp = j.timestamp
             UNION ALL
             SELECT {cols}, date FROM judged WHERE outcome <> 'duplicate'
             ORDER BY date, equipment_id, sensor_id, timestamp"""
-        ).to_arrow_table()
+        )
+        con.execute("DROP TABLE ranked; DROP TABLE judged; DROP TABLE existing")
         changed = set(tally.partitions_by_file and sum(tally.partitions_by_file.values(), []))
-        for date, part in split_by(merged, "date"):
-            if date in changed:
-                lake.write_partition(lake_dir, DATASET, PARTITION_KEY, date, part.drop_columns(["date"]).cast(schemas.SENSOR_READINGS))
+        # One partition at a time out of DuckDB (which spills past its memory limit): the process never
+        # holds the whole batch as Arrow.
+        for date in sorted(changed):
+            part = con.sql(f"SELECT {cols} FROM merged WHERE date = '{date}'").to_arrow_table()  # date: YYYY-MM-DD
+            lake.write_partition(lake_dir, DATASET, PARTITION_KEY, date, part.cast(schemas.SENSOR_READINGS))
+        con.execute("DROP TABLE merged")
         tally.partitions = sorted(changed)
     return tally
 
-
-def split_by(table: pa.Table, column: str) -> list[tuple[str, pa.Table]]:
-    """Slices of a table sorted by `column`, one per distinct value (zero-copy)."""
-    if table.num_rows == 0:
-        return []
-    values = np.asarray(table.column(column).to_pylist(), dtype=object)
-    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    return [(values[s], table.slice(s, e - s)) for s, e in zip(starts, ends)]
