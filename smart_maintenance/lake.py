@@ -104,16 +104,20 @@ def write_dataset(lake: Path, dataset: str, table: pa.Table) -> Path:
     return folder / DATA_FILE
 
 
-DUCKDB_MEMORY_LIMIT = os.environ.get("SMART_MAINTENANCE_DUCKDB_MEMORY", "1GB")
+INGEST_MEMORY_LIMIT = os.environ.get("SMART_MAINTENANCE_INGEST_MEMORY", "1GB")
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with UTC as session time zone (naive timestamps mean UTC in this project) and
-    a memory limit: past it DuckDB spills its intermediate tables to a temp folder instead of growing
-    the process (a 5M-reading file must not need 5 GB)."""
+def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with UTC as session time zone (naive timestamps mean UTC in this project).
+
+    With `memory_limit`, DuckDB spills intermediate tables to a temp folder past it instead of growing
+    the process: ingestion uses it, so a 5M-reading file does not need 5 GB. (Queries whose *result* must
+    come back whole, e.g. into pandas, need their result to fit, so other readers keep DuckDB's default.)"""
     con = duckdb.connect()
-    spill = Path(tempfile.gettempdir()) / "smart-maintenance-duckdb"
-    con.execute(f"SET TimeZone='UTC'; SET memory_limit='{DUCKDB_MEMORY_LIMIT}'; SET temp_directory='{spill}'")
+    con.execute("SET TimeZone='UTC'")
+    if memory_limit:
+        spill = Path(tempfile.gettempdir()) / "smart-maintenance-duckdb"
+        con.execute(f"SET memory_limit='{memory_limit}'; SET temp_directory='{spill}'")
     return con
 
 

@@ -174,7 +174,7 @@ def _reject(root: DataRoot, out: FileOutcome, reason: str, now: datetime, run_id
 
 def _ingest_contents(root: DataRoot, files: list[tuple[FileOutcome, Path]], *, now: datetime,
                      settings: IngestSettings, run_id: str | None) -> None:
-    con = lake.connect()
+    con = lake.connect(memory_limit=lake.INGEST_MEMORY_LIMIT)
     ref = Reference.load(root.reference)
     con.register("ref_sensors", ref.sensors)
     con.register("ref_equipment", ref.equipment)
