@@ -7,10 +7,10 @@ score identical whether a period is scored in one call or in many micro-batches.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
+
+from smart_maintenance.fingerprint import fingerprint
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,5 @@ class DetectionConfig:
         return self.scoring.threshold_by_sensor_type.get(sensor_type or "", self.scoring.threshold)
 
     def fingerprint(self) -> str:
-        """Short hash of every setting: stored with fitted models so a mismatch can be seen."""
-        text = json.dumps(asdict(self), default=str, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        """Short hash of every setting: stored with fitted models and in their versions."""
+        return fingerprint(self)

@@ -7,10 +7,10 @@ type: every rule applies to whatever sensors the reference data lists.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
+
+from smart_maintenance.fingerprint import fingerprint
 
 # Maintenance events after which an equipment is as good as new: a run-to-failure history starts there.
 RESTORING_EVENTS = ("failure", "corrective_repair", "replacement")
@@ -103,6 +103,5 @@ class ForecastConfig:
     recent: timedelta = timedelta(days=2)  # equipment with a reading this recent gets a forecast row
 
     def fingerprint(self) -> str:
-        """Short hash of every setting: stored with fitted models and in `model_version`."""
-        text = json.dumps(asdict(self), default=str, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        """Short hash of every setting: stored with fitted models and in their versions."""
+        return fingerprint(self)

@@ -7,13 +7,13 @@ file `reference/maintenance_types.csv` (columns equipment_type, request_type, du
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
+
+from smart_maintenance.fingerprint import fingerprint
 
 REQUEST_TYPES = ("urgent_corrective", "preventive", "inspection")
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -126,8 +126,8 @@ class MaintenanceConfig:
         return replace(self, requests=replace(self.requests, types=merged))
 
     def fingerprint(self) -> str:
-        text = json.dumps(asdict(self), default=str, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        """Short hash of every setting: stored with fitted models and in their versions."""
+        return fingerprint(self)
 
 
 def parse_types(frame: pd.DataFrame) -> dict[tuple[str, str], WorkType]:
