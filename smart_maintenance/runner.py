@@ -12,6 +12,7 @@ import dagster as dg
 
 from smart_maintenance import lake
 from smart_maintenance.config import DataRoot
+from smart_maintenance.defs.staleness import latest_id, latest_ids, stale
 
 EMBEDDED_INSTANCE_YAML = """\
 # Embedded Dagster instance of this data root: SQLite storage in this folder, no services to run.
@@ -80,7 +81,7 @@ def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0
 def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summary: RunSummary, loggers: dict) -> None:
     """Bring every asset downstream of the readings up to date, in dependency order, touching only the
     partitions whose inputs changed (the same rules the model sensor and the automation apply)."""
-    from smart_maintenance.defs.detection.sensors import latest_ids, models_to_fit, range_tags
+    from smart_maintenance.defs.detection.sensors import models_to_fit, range_tags
     from smart_maintenance.defs.maintenance import refresh as refresh_maintenance
     from smart_maintenance.detection.retraining import contiguous_ranges, days_to_score
 
@@ -102,7 +103,7 @@ def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summ
                          latest_ids(instance, "anomaly_scores"))
     if days:
         materialize("anomaly scores", "anomaly_scores", contiguous_ranges(days))
-    if _stale(instance, "alerts", ["anomaly_scores", "maintenance_events", "equipment"]):
+    if stale(instance, "alerts", ["anomaly_scores", "maintenance_events", "equipment"]):
         materialize("alerts", "alerts")
     _refresh_forecasts(instance, materialize)
     refresh_maintenance(instance, materialize)
@@ -112,7 +113,7 @@ def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summ
         built = latest_ids(instance, "daily_report").get(last_day, -1)
         inputs = ("sensor_readings", "anomaly_scores", "alerts", "failure_forecasts", "ingested_files",
                   "maintenance_requests", "technician_schedule")
-        if any(_latest(instance, k) > built for k in inputs):
+        if any(latest_id(instance, k) > built for k in inputs):
             materialize("daily report", "daily_report", [(last_day, last_day)])
     if days:
         started = time.perf_counter()
@@ -124,31 +125,18 @@ def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summ
 def _refresh_forecasts(instance: dg.DagsterInstance, materialize) -> None:
     """RUL models when their inputs changed; health and forecasts for the latest days whose readings changed
     (the automation keeps the same window current; older days are backfilled on demand)."""
-    from smart_maintenance.defs.detection.sensors import latest_ids
     from smart_maintenance.defs.forecasting.assets import AUTOMATIC_DAYS
     from smart_maintenance.detection.retraining import contiguous_ranges
 
-    if _stale(instance, "rul_models", ["sensor_readings", "maintenance_events", "equipment", "sensors"]):
+    if stale(instance, "rul_models", ["sensor_readings", "maintenance_events", "equipment", "sensors"]):
         materialize("RUL models", "rul_models")
     readings = latest_ids(instance, "sensor_readings")
     recent = sorted(readings)[-AUTOMATIC_DAYS:]
     for key, step in (("equipment_health", "equipment health"), ("failure_forecasts", "failure forecasts")):
         own = latest_ids(instance, key)
-        stale = [d for d in recent if own.get(d, -1) < readings[d]]
-        if stale:
-            materialize(step, key, contiguous_ranges(stale))
-
-
-def _latest(instance: dg.DagsterInstance, key: str) -> int:
-    """Storage id of an asset's latest materialization (any partition); -1 if never materialized."""
-    records = instance.fetch_materializations(dg.AssetKey(key), limit=1).records
-    return records[0].storage_id if records else -1
-
-
-def _stale(instance: dg.DagsterInstance, key: str, deps: list[str]) -> bool:
-    """A non-partitioned asset is stale when it never ran or an input was materialized after it."""
-    own = _latest(instance, key)
-    return own < 0 or any(_latest(instance, d) > own for d in deps)
+        behind = [d for d in recent if own.get(d, -1) < readings[d]]
+        if behind:
+            materialize(step, key, contiguous_ranges(behind))
 
 
 REFERENCE_ASSETS = ("equipment", "sensors", "technicians")

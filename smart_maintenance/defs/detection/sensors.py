@@ -6,13 +6,10 @@ from datetime import timedelta
 import dagster as dg
 
 from smart_maintenance.defs.detection.assets import TRAINING_WEEKS, detection_models
+from smart_maintenance.defs.staleness import latest_ids
 from smart_maintenance.detection.retraining import contiguous_ranges, weeks_to_fit
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-
-
-def latest_ids(instance: dg.DagsterInstance, key: str) -> dict[str, int]:
-    return dict(instance.get_latest_storage_id_by_partition(dg.AssetKey(key), dg.DagsterEventType.ASSET_MATERIALIZATION))
 
 
 def models_to_fit(instance: dg.DagsterInstance) -> list[tuple[str, str]]:

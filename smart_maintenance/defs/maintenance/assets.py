@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smart_maintenance import lake, schemas
+from smart_maintenance.defs.staleness import stale
 from smart_maintenance.schemas import NOTIFICATION_DELIVERIES, NOTIFICATION_OUTBOX, REQUEST_INPUTS
 from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.assets import ON_ANY_UPDATE
@@ -393,18 +394,5 @@ def refresh(instance: dg.DagsterInstance, materialize: Callable[..., None]) -> N
     """For the one-shot run (`runner.run_once`): materialize requests, schedule and outbox, in that order,
     each when it never ran or an input was materialized after it. `materialize(step, key)` as in runner.py."""
     for step, key, deps in STEPS:
-        if _stale(instance, key, deps):
+        if stale(instance, key, deps):
             materialize(step, key)
-
-
-def _stale(instance: dg.DagsterInstance, key: str, deps: list[str]) -> bool:
-    """A non-partitioned asset is stale when it never ran or an input was materialized after it
-    (partitioned inputs: their latest partition materialization)."""
-    from smart_maintenance.defs.detection.sensors import latest_ids
-
-    def latest(k: str) -> int:
-        records = instance.fetch_materializations(dg.AssetKey(k), limit=1).records
-        return records[0].storage_id if records else max(latest_ids(instance, k).values(), default=-1)
-
-    own = latest(key)
-    return own < 0 or any(latest(d) > own for d in deps)
