@@ -8,12 +8,13 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from smart_maintenance import storage
 from smart_maintenance.config import HOME_ENV, DataRoot, default_home
 
 
 def _set_home(args: argparse.Namespace) -> DataRoot:
     if args.home:
-        os.environ[HOME_ENV] = str(Path(args.home).resolve())
+        os.environ[HOME_ENV] = args.home if storage.is_url(args.home) else str(Path(args.home).resolve())
     return DataRoot(default_home()).ensure()
 
 

@@ -1,7 +1,8 @@
 """Where things live: the data root and its folders (DESIGN.md, "Contract: folders").
 
 `SMART_MAINTENANCE_HOME` points at the data root; the default is `data/` in the repository, so a
-test or a benchmark can point the whole pipeline at a temp folder with one variable.
+test or a benchmark can point the whole pipeline at a temp folder with one variable. It may also be an
+object-store URL (`s3://bucket/prefix`, see `storage.py`): every folder below is then a prefix there.
 """
 
 from __future__ import annotations
@@ -10,19 +11,21 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from smart_maintenance import storage
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOME_ENV = "SMART_MAINTENANCE_HOME"
 
 
 def default_home() -> Path:
-    return Path(os.environ.get(HOME_ENV) or REPO_ROOT / "data").resolve()
+    return storage.location(os.environ.get(HOME_ENV) or REPO_ROOT / "data")
 
 
 @dataclass(frozen=True)
 class DataRoot:
     """The folders under one data root. Every path the pipeline reads or writes comes from here."""
 
-    root: Path
+    root: Path  # a local Path, or a UPath for an object-store URL
 
     @classmethod
     def from_env(cls) -> DataRoot:
@@ -62,15 +65,17 @@ class DataRoot:
         return self.root / "ground_truth"
 
     @property
-    def dagster_home(self) -> Path:
-        """The embedded Dagster instance (SQLite) used when DAGSTER_HOME is not set."""
-        return self.root / ".dagster"
+    def is_remote(self) -> bool:
+        return storage.is_remote(self.root)
 
     @property
-    def locks(self) -> Path:
-        return self.lake / ".locks"
+    def dagster_home(self) -> Path:
+        """The embedded Dagster instance (SQLite) used when DAGSTER_HOME is not set: always a local
+        folder (inside the root, or a scratch folder for an object-store root)."""
+        return storage.scratch_dir(self.root, ".dagster")
 
     def ensure(self) -> DataRoot:
-        for folder in (self.landing, self.archive, self.rejected, self.reference, self.lake, self.reports):
-            folder.mkdir(parents=True, exist_ok=True)
+        if not self.is_remote:  # an object store has no folders to create
+            for folder in (self.landing, self.archive, self.rejected, self.reference, self.lake, self.reports):
+                folder.mkdir(parents=True, exist_ok=True)
         return self

@@ -4,14 +4,20 @@ Layout: `lake/<dataset>/<key>=<value>/data.parquet`, one file per partition, so 
 `read_parquet('lake/<dataset>/**/*.parquet', hive_partitioning=true)`. A partition is replaced as a
 whole: the new content is written next to it under a name no reader globs (`.data.parquet.tmp-*`),
 then renamed over the old file. A killed writer leaves at most an invisible temp file, never a
-half-written or doubled partition. Writers of one partition are serialised by a file lock, so two
+half-written or doubled partition. Writers of one partition are serialised by a lock, so two
 processes merging into the same day cannot lose each other's rows.
+
+On an object store (`storage.py`) the lake is the same layout under a URL; a partition is replaced by
+one PUT (atomic per object, so no temp name is needed). Locks are OS file locks in a local folder, which
+serialise the processes of one machine; processes on several machines share a PostgreSQL server
+instead (`SMART_MAINTENANCE_LOCK_URL`, session advisory locks, released by the server if a holder dies).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import tempfile
 import uuid
@@ -22,7 +28,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from smart_maintenance import storage
+
 DATA_FILE = "data.parquet"
+LOCK_URL_ENV = "SMART_MAINTENANCE_LOCK_URL"
 
 
 def partition_dir(lake: Path, dataset: str, key: str, value: str) -> Path:
@@ -31,23 +40,44 @@ def partition_dir(lake: Path, dataset: str, key: str, value: str) -> Path:
 
 def write_partition(lake: Path, dataset: str, key: str, value: str, table: pa.Table) -> Path | None:
     """Replace one partition with `table` atomically; an empty table removes the partition."""
-    folder = partition_dir(lake, dataset, key, value)
-    target = folder / DATA_FILE
+    target = partition_dir(lake, dataset, key, value) / DATA_FILE
     if table.num_rows == 0:
         with contextlib.suppress(FileNotFoundError):
             target.unlink()
         return None
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{DATA_FILE}.tmp-{uuid.uuid4().hex}"
+    return _replace(target, table, fsync=True)
+
+
+def _replace(target: Path, table: pa.Table, fsync: bool) -> Path:
+    if storage.is_remote(target):
+        with target.open("wb") as fh:  # one object, visible only once complete
+            pq.write_table(table, fh, compression="zstd")
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{DATA_FILE}.tmp-{uuid.uuid4().hex}")
     try:
         pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        if fsync:
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return target
+
+
+def parquet_file(path: Path) -> pq.ParquetFile:
+    """A Parquet file's metadata and schema (local or remote), without reading its data."""
+    return pq.ParquetFile(path.open("rb") if storage.is_remote(path) else path)
+
+
+def read_table(path: Path, **kwargs) -> pa.Table:
+    """One Parquet file (local or remote) as an Arrow table."""
+    if storage.is_remote(path):
+        with path.open("rb") as fh:
+            return pq.read_table(fh, **kwargs)
+    return pq.read_table(path, **kwargs)
 
 
 def partition_file(lake: Path, dataset: str, key: str, value: str) -> Path | None:
@@ -92,16 +122,7 @@ def read_dataset(lake: Path, dataset: str, where: str = "", con: duckdb.DuckDBPy
 
 def write_dataset(lake: Path, dataset: str, table: pa.Table) -> Path:
     """Replace a non-partitioned dataset (`lake/<dataset>/data.parquet`) atomically."""
-    folder = lake / dataset
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{DATA_FILE}.tmp-{uuid.uuid4().hex}"
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, folder / DATA_FILE)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return folder / DATA_FILE
+    return _replace(lake / dataset / DATA_FILE, table, fsync=False)
 
 
 INGEST_MEMORY_LIMIT = os.environ.get("SMART_MAINTENANCE_INGEST_MEMORY", "1GB")
@@ -113,7 +134,7 @@ def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     With `memory_limit`, DuckDB spills intermediate tables to a temp folder past it instead of growing
     the process: ingestion uses it, so a 5M-reading file does not need 5 GB. (Queries whose *result* must
     come back whole, e.g. into pandas, need their result to fit, so other readers keep DuckDB's default.)"""
-    con = duckdb.connect()
+    con = storage.register(duckdb.connect())
     con.execute("SET TimeZone='UTC'")
     if memory_limit:
         spill = Path(tempfile.gettempdir()) / "smart-maintenance-duckdb"
@@ -124,12 +145,17 @@ def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
 @contextlib.contextmanager
 def partition_locks(lake: Path, dataset: str, values: Iterable[str]) -> Iterator[None]:
     """Hold exclusive locks on several partitions of a dataset, taken in sorted order (no deadlock)."""
-    folder = lake / ".locks" / dataset
+    keys = sorted(set(values))
+    if url := os.environ.get(LOCK_URL_ENV):
+        with _advisory_locks(url, [f"{lake}/{dataset}/{k}" for k in keys]):
+            yield
+        return
+    folder = storage.scratch_dir(lake, ".locks") / dataset
     folder.mkdir(parents=True, exist_ok=True)
     handles = []
     try:
-        for value in sorted(set(values)):
-            fh = open(folder / f"{value}.lock", "a+")
+        for value in keys:
+            fh = open(folder / f"{value}.lock", "a+")  # noqa: SIM115 - closed in the finally below
             fcntl.flock(fh, fcntl.LOCK_EX)
             handles.append(fh)
         yield
@@ -137,3 +163,21 @@ def partition_locks(lake: Path, dataset: str, values: Iterable[str]) -> Iterator
         for fh in reversed(handles):
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
+
+
+@contextlib.contextmanager
+def _advisory_locks(url: str, names: list[str]) -> Iterator[None]:
+    """PostgreSQL session advisory locks, one 64-bit key per name, taken in the given (sorted) order.
+    They belong to this connection: if the process dies, the server drops the connection and the locks."""
+    import psycopg2  # only in deployments that share locks across machines
+
+    conn = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+                cur.execute("SELECT pg_advisory_lock(%s)", (key,))
+        yield
+    finally:
+        conn.close()  # releases every lock of the session

@@ -34,7 +34,8 @@ def read_reference(folder: Path, name: str) -> pa.Table:
     path = folder / FILES[name]
     if not path.exists():
         return schema.empty_table()
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    with path.open("rb") as fh:
+        frame = pd.read_csv(fh, dtype=str, keep_default_na=False, skipinitialspace=True)
     frame.columns = [c.strip().lower() for c in frame.columns]
     frame = frame.rename(columns={"id": schema.names[0]})
     required = [schema.names[0]] + (["sensor_id"] if name == "sensors" else [])

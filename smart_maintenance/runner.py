@@ -157,9 +157,7 @@ def _batch_files(root: DataRoot, run_id: str) -> list[dict]:
     path = lake.partition_file(root.lake, "ingested_files", "batch", run_id)
     if path is None:
         return []
-    import pyarrow.parquet as pq
-
-    return pq.read_table(path).to_pylist()
+    return lake.read_table(path).to_pylist()
 
 
 def format_summary(root: DataRoot, summary: RunSummary) -> str:

@@ -1,11 +1,11 @@
 """Resources shared by every asset, sensor and schedule."""
 
 
-from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
+from smart_maintenance import storage
 from smart_maintenance.config import DataRoot, default_home
 from smart_maintenance.ingest.batch import IngestSettings
 
@@ -14,10 +14,10 @@ class DataRootResource(dg.ConfigurableResource):
     """The data root (landing, archive, rejected, reference, lake, reports). Defaults to
     `SMART_MAINTENANCE_HOME`, else `data/` in the repository."""
 
-    home: str = Field(default_factory=lambda: str(default_home()), description="Path of the data root.")
+    home: str = Field(default_factory=lambda: str(default_home()), description="Path or URL (s3://bucket/prefix) of the data root.")
 
     def get(self) -> DataRoot:
-        return DataRoot(Path(self.home)).ensure()
+        return DataRoot(storage.location(self.home)).ensure()
 
 
 class IngestSettingsResource(dg.ConfigurableResource):

@@ -6,6 +6,9 @@ ledger marks each content hash, and a per-content lock serialises concurrent run
 the same file (sensor, schedule and one-shot command share this code). A file that cannot be read at
 all goes to `rejected/` with its reason; the batch goes on with the next file.
 
+On an object store (`storage.py`) each landing object is read once into a local temporary copy that
+every step (hash, sniffing, parsing) then uses; the object itself is moved when the batch is recorded.
+
 Confinement: a name handed in (by the sensor, a schedule or a run's config) that is absolute, holds a
 `..` part or lies under a symbolically linked folder is `refused`: it is neither read nor moved, so
 nothing outside `landing/` is ever read and nothing outside the data root is ever written.
@@ -21,7 +24,7 @@ from pathlib import Path, PurePosixPath
 import duckdb
 import pyarrow as pa
 
-from smart_maintenance import lake, schemas
+from smart_maintenance import lake, schemas, storage
 from smart_maintenance.config import DataRoot
 from smart_maintenance.ingest import events, landing, validate
 from smart_maintenance.ingest.layout import detect_layout
@@ -97,6 +100,12 @@ def ingest_batch(root: DataRoot, relpaths: list[str], *, now: datetime, batch_id
                  settings: IngestSettings = IngestSettings(), run_id: str | None = None) -> BatchResult:
     """Ingest the given landing files (paths relative to `landing/`) as one batch."""
     root.ensure()
+    with contextlib.ExitStack() as staged:
+        return _ingest_batch(root, relpaths, staged, now=now, batch_id=batch_id, settings=settings, run_id=run_id)
+
+
+def _ingest_batch(root: DataRoot, relpaths: list[str], staged: contextlib.ExitStack, *, now: datetime, batch_id: str,
+                  settings: IngestSettings, run_id: str | None) -> BatchResult:
     outcomes: list[FileOutcome] = []
     candidates: list[tuple[FileOutcome, Path]] = []
     for rel in relpaths:
@@ -118,17 +127,21 @@ def ingest_batch(root: DataRoot, relpaths: list[str], *, now: datetime, batch_id
         else:
             out.size_bytes = size
             try:
-                out.sha256 = landing.file_sha256(path)
+                local = staged.enter_context(storage.local_copy(path))
+                out.sha256 = landing.file_sha256(local)
+            except FileNotFoundError:
+                out.status, out.reason = "gone", "no longer in landing/ (handled by another run)"
+                continue
             except OSError as exc:  # e.g. permission denied: say so and move on
                 _reject(root, out, f"the file cannot be opened: {exc.strerror or exc}", now, run_id)
                 continue
-            candidates.append((out, path))
+            candidates.append((out, local))
 
     shas = [out.sha256 for out, _ in candidates]
     with lake.partition_locks(root.lake, ".files", shas):
         fresh = []
         for out, path in candidates:
-            if not path.exists():
+            if not (root.landing / out.source_file).exists():
                 out.status, out.reason = "gone", "no longer in landing/ (handled by another run)"
             elif _marker(root, out.sha256).exists() or out.sha256 in {o.sha256 for o, _ in fresh}:
                 out.status, out.reason = "duplicate_file", "the same content was ingested before"
@@ -146,8 +159,7 @@ def ingest_batch(root: DataRoot, relpaths: list[str], *, now: datetime, batch_id
         _write_ledger(root, batch_id, done, now, run_id)
         for out, _ in candidates:
             if out.status == "ingested":
-                _marker(root, out.sha256).parent.mkdir(parents=True, exist_ok=True)
-                _marker(root, out.sha256).touch()
+                storage.write_bytes_atomic(_marker(root, out.sha256), b"", fsync=False)
             if out.source_file in targets:
                 landing.move_file(root.landing, out.source_file, targets[out.source_file])
     return BatchResult(batch_id=batch_id, files=outcomes)
@@ -158,6 +170,8 @@ def _inside(landing: Path, rel: str) -> bool:
     parts = PurePosixPath(rel).parts
     if not rel or PurePosixPath(rel).is_absolute() or ".." in parts or "\0" in rel:
         return False
+    if storage.is_remote(landing):
+        return True  # object keys: no links, and '..' was refused above
     base = landing.resolve()
     parent = (landing / rel).parent.resolve()
     return parent == base or base in parent.parents

@@ -5,6 +5,10 @@ writers use while copying (`.part`, `.tmp`, `.crdownload`, `~`) are left alone u
 Symbolic links are never followed (a link could point anywhere on the machine): they are moved to
 `rejected/` with the reason. Moving into `archive/` or `rejected/` keeps the file's relative path, so
 nothing is ever written outside the data root whatever the name says.
+
+On an object store (`storage.py`) `landing/` is a prefix: its objects are listed with their size and
+last-modified time (there are no links), and "moving" is copy-then-delete; a crash between the two
+leaves the object in landing/, where its content hash marks it a duplicate on the next look.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+
+from smart_maintenance import storage
 
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", "~")
 SIDECAR_SUFFIX = ".error.json"
@@ -36,6 +41,8 @@ class LandingFile:
 def list_landing(landing: Path) -> list[LandingFile]:
     """Every candidate file under `landing/`, sorted by modification time then path."""
     found: list[LandingFile] = []
+    if storage.is_remote(landing):
+        return _list_objects(landing)
     if not landing.exists():
         return found
     for dirpath, dirnames, filenames in os.walk(landing, followlinks=False):
@@ -48,6 +55,21 @@ def list_landing(landing: Path) -> list[LandingFile]:
             rel = path.relative_to(landing).as_posix()
             st = path.lstat()
             found.append(LandingFile(rel, st.st_size, st.st_mtime_ns, path.is_symlink()))
+    return sorted(found, key=lambda f: (f.mtime_ns, f.relpath))
+
+
+def _list_objects(landing: Path) -> list[LandingFile]:
+    prefix = landing.path.rstrip("/") + "/"
+    found = []
+    for key, info in landing.fs.find(landing.path, detail=True).items():
+        rel = key.removeprefix(prefix)
+        if info.get("type") != "file" or rel == key or any(p.startswith(".") for p in rel.split("/")):
+            continue
+        if rel.endswith(IN_PROGRESS_SUFFIXES):
+            continue
+        modified = info.get("LastModified") or info.get("mtime")
+        mtime_ns = int(modified.timestamp() * 1e9) if hasattr(modified, "timestamp") else int(float(modified or 0) * 1e9)
+        found.append(LandingFile(rel, int(info.get("size") or 0), mtime_ns))
     return sorted(found, key=lambda f: (f.mtime_ns, f.relpath))
 
 
@@ -70,7 +92,7 @@ def is_stable(file: LandingFile, previous: list[int] | None, now_ns: int, settle
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -89,9 +111,7 @@ def archive_target(archive: Path, relpath: str, sha256: str) -> Path:
 
 
 def move_file(landing: Path, relpath: str, target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(landing / relpath), target)
-    return target
+    return storage.move(landing / relpath, target)
 
 
 @dataclass(frozen=True)
@@ -107,9 +127,12 @@ def reject_file(landing: Path, rejected: Path, relpath: str, reason: str, *, sha
                 run_id: str | None = None) -> Path:
     """Move an unusable file to rejected/ with `<name>.error.json` beside it saying why."""
     target = _free_target(rejected / relpath, sha256 or "nohash")
-    target.parent.mkdir(parents=True, exist_ok=True)
     source = landing / relpath
-    os.rename(source, target) if source.is_symlink() else shutil.move(str(source), target)
+    if source.is_symlink():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(source, target)
+    else:
+        storage.move(source, target)
     sidecar = target.with_name(target.name + SIDECAR_SUFFIX)
     record = Rejection(file=relpath, reason=reason, sha256=sha256, rejected_at=now.isoformat(), run_id=run_id)
     sidecar.write_text(json.dumps(asdict(record), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -13,7 +13,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from smart_maintenance import lake, schemas
 
@@ -49,7 +48,7 @@ def schema_matches(lake_dir: Path, dates: list[str] | None = None, con: duckdb.D
         f for d in dates if (f := lake.partition_file(lake_dir, READINGS, "date", d))]
     bad = []
     for f in files:
-        if not pq.read_schema(f).remove_metadata().equals(schemas.SENSOR_READINGS):
+        if not lake.parquet_file(f).schema_arrow.remove_metadata().equals(schemas.SENSOR_READINGS):
             bad.append(f.parent.name)
     return Verdict(not bad, f"{len(files) - len(bad)} of {len(files)} partitions match the sensor_readings schema",
                    {"partitions_checked": len(files), "mismatched_partitions": bad[:20]})

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from smart_maintenance import storage
 from smart_maintenance.fingerprint import fingerprint
 
 REQUEST_TYPES = ("urgent_corrective", "preventive", "inspection")
@@ -115,12 +116,13 @@ class MaintenanceConfig:
         if types is None:
             return self
         if not isinstance(types, pd.DataFrame):
-            path = Path(types)
+            path = storage.as_path(types)
             if path.is_dir():
                 path = path / TYPES_FILE
             if not path.exists():
                 return self
-            types = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+            with path.open("rb") as fh:
+                types = pd.read_csv(fh, dtype=str, keep_default_na=False, skipinitialspace=True)
         merged = dict(self.requests.types)
         merged.update(parse_types(types))
         return replace(self, requests=replace(self.requests, types=merged))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from smart_maintenance import lake
+from smart_maintenance import lake, storage
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class LakeView:
     """DuckDB over the lake; absent datasets read as empty frames, never as errors."""
 
     def __init__(self, lake_dir: Path):
-        self.dir = Path(lake_dir)
+        self.dir = storage.as_path(lake_dir)
         self.con = lake.connect()
 
     def has(self, dataset: str) -> bool:

@@ -4,8 +4,6 @@ both under `reports/` atomically (a reader never sees half a file)."""
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from smart_maintenance import storage
 from smart_maintenance.reporting.html import render_html
 from smart_maintenance.reporting.summary import compute_summary, default_window
 
@@ -32,17 +31,14 @@ def build_report(lake_dir: Path, start: date | None, end: date | None, now: date
     """The report of UTC days `start`..`end` (defaults: `end` the last day with readings, `start`
     `default_days` before it), judged as of `min(now, end of the window)`. `runs`: optional run records
     (columns `quality.RUN_COLUMNS`) for the performance section."""
-    window = default_window(Path(lake_dir), start, end, now, default_days)
-    summary = compute_summary(Path(lake_dir), window, runs)
+    window = default_window(lake_dir, start, end, now, default_days)
+    summary = compute_summary(lake_dir, window, runs)
     return Report(summary, render_html(summary))
 
 
 def write_report(report: Report, folder: Path, stem: str) -> tuple[Path, Path]:
-    """`<folder>/<stem>.html` and `.json`, each written to a temp name and renamed into place."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """`<folder>/<stem>.html` and `.json`, each replaced atomically (`storage.write_bytes_atomic`)."""
     paths = folder / f"{stem}.html", folder / f"{stem}.json"
     for path, text in zip(paths, (report.html, report.json)):
-        tmp = folder / f".{path.name}.tmp-{uuid.uuid4().hex}"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        storage.write_bytes_atomic(path, text.encode("utf-8"), fsync=False)
     return paths

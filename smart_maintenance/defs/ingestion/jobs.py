@@ -11,7 +11,6 @@ from collections import Counter
 from datetime import datetime, timezone
 
 import dagster as dg
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from smart_maintenance import lake
@@ -117,7 +116,7 @@ def batch_events(root: DataRoot, result: BatchResult, now: datetime, elapsed: fl
     files_by_partition = Counter(p for f in result.files for p in f.partitions if f.kind and f.kind.startswith("readings"))
     for partition in result.partitions:
         path = lake.partition_file(root.lake, "sensor_readings", "date", partition)
-        rows = pq.ParquetFile(path).metadata.num_rows if path else 0
+        rows = lake.parquet_file(path).metadata.num_rows if path else 0
         events.append(dg.AssetMaterialization("sensor_readings", partition=partition,
                                               metadata={"dagster/row_count": rows, "files_in_batch": files_by_partition[partition]}))
     ingested = [f for f in result.files if f.status == "ingested"]

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from smart_maintenance import lake, schemas
 from smart_maintenance.defs.staleness import stale
@@ -62,7 +61,7 @@ OUTBOX_DEPS = ["maintenance_requests", "technician_schedule", "alerts"]
 
 def _read(root: DataRoot, dataset: str) -> pd.DataFrame | None:
     path = root.lake / dataset / lake.DATA_FILE
-    return pq.read_table(path).to_pandas() if path.exists() else None
+    return lake.read_table(path).to_pandas() if path.exists() else None
 
 
 def _write(root: DataRoot, dataset: str, frame: pd.DataFrame, schema: pa.Schema) -> None:

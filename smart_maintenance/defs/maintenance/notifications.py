@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from smart_maintenance import storage
 from smart_maintenance.maintenance.notifications import Delivery
 
 SMTP_PASSWORD_ENV = "SMART_MAINTENANCE_SMTP_PASSWORD"
@@ -47,11 +48,17 @@ class FileSink(dg.ConfigurableResource):
     folder: str = Field(default="", description="Folder of the JSON-lines files. Empty: <data root>/notifications/.")
 
     def deliver(self, message: dict, root: Path) -> None:
-        folder = Path(self.folder) if self.folder else root / "notifications"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = storage.location(self.folder) if self.folder else root / "notifications"
         day = str(message["created_at"])[:10]
+        line = json.dumps(payload(message), ensure_ascii=False) + "\n"
+        if storage.is_remote(folder):  # objects cannot be appended to: rewrite the day's object
+            path = folder / f"{day}.jsonl"
+            before = path.read_text(encoding="utf-8") if path.exists() else ""
+            storage.write_bytes_atomic(path, (before + line).encode("utf-8"), fsync=False)
+            return
+        folder.mkdir(parents=True, exist_ok=True)
         with open(folder / f"{day}.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(payload(message), ensure_ascii=False) + "\n")
+            fh.write(line)
 
 
 class SmtpSink(dg.ConfigurableResource):

@@ -8,7 +8,6 @@ equipment type), `holidays.csv` (column `date`: local dates without shifts) and 
 
 import dataclasses
 from datetime import date, timedelta
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -80,7 +79,8 @@ def technicians(root: DataRoot) -> pd.DataFrame:
     frame = read_reference(root.reference, "technicians").to_pandas()
     path = root.reference / "technicians.csv"
     if path.exists() and len(frame):
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        with path.open("rb") as fh:
+            raw = pd.read_csv(fh, dtype=str, keep_default_na=False, skipinitialspace=True)
         raw.columns = [c.strip().lower() for c in raw.columns]
         extra = [c for c in ("workdays", "email") if c in raw.columns]
         if extra:
@@ -94,16 +94,18 @@ def technicians(root: DataRoot) -> pd.DataFrame:
 
 
 def holidays(root: DataRoot) -> list[date]:
-    path = Path(root.reference) / "holidays.csv"
+    path = root.reference / "holidays.csv"
     if not path.exists():
         return []
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    with path.open("rb") as fh:
+        frame = pd.read_csv(fh, dtype=str, keep_default_na=False)
     return sorted({pd.Timestamp(d).date() for d in frame.get("date", []) if str(d).strip()})
 
 
 def absences(root: DataRoot) -> pd.DataFrame | None:
-    path = Path(root.reference) / "absences.csv"
+    path = root.reference / "absences.csv"
     if not path.exists():
         return None
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    with path.open("rb") as fh:
+        frame = pd.read_csv(fh, dtype=str, keep_default_na=False)
     return frame[["technician_id", "start", "end"]] if len(frame) else None

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
+from smart_maintenance import storage
 from smart_maintenance.defs.metadata import OWNERS, markdown_table
 from smart_maintenance.defs.partitions import daily
 from smart_maintenance.defs.resources import DataRootResource
@@ -56,7 +57,7 @@ def report_metadata(report: Report, html: Path, json_path: Path) -> dict:
     return {
         "html": dg.MetadataValue.path(str(html)),
         "json": dg.MetadataValue.path(str(json_path)),
-        "open_report": dg.MetadataValue.url(html.resolve().as_uri()),
+        "open_report": dg.MetadataValue.url(str(html) if storage.is_remote(html) else html.resolve().as_uri()),
         "window": f"{report.summary['report']['start']} .. {report.summary['report']['end']}",
         **numbers,
         "alerts_chart": dg.MetadataValue.md(markdown_image(alerts_png(report.summary), "alerts by validation status")),
