@@ -19,6 +19,18 @@ EMBEDDED_INSTANCE_YAML = """\
 # For production storage (PostgreSQL) see dagster.yaml at the top of the repository.
 telemetry:
   enabled: false
+# Micro-batch latency: the queue is looked at every second (Dagster's default is 5 s), and sensors are
+# evaluated in threads, so a slow automation tick never delays the landing sensor.
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 4
+    dequeue_interval_seconds: 1
+    dequeue_use_threads: true
+sensors:
+  use_threads: true
+  num_workers: 2
 """
 
 

@@ -1,4 +1,4 @@
-"""Real servers for end-to-end tests: a throw-away PostgreSQL cluster and `dagster dev`.
+"""Real servers for end-to-end tests: a throw-away PostgreSQL cluster, `dagster dev`, Redis and Celery workers.
 
 Nothing here is mocked. Each helper is a context manager that starts the real program on a loopback
 address and a free port, waits until it answers, and on exit stops it and checks it is gone, so a
@@ -8,6 +8,7 @@ log, because "did not start" alone is not something anyone can fix.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -27,13 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smart_maintenance.runner import EMBEDDED_INSTANCE_YAML
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent if Path(sys.executable).with_name("dagster").exists() else REPO_ROOT / ".venv" / "bin"
 PG_BIN = Path(os.environ.get("SMART_MAINTENANCE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 LOOPBACK = "127.0.0.1"
 
 DAGSTER_MODULE = "smart_maintenance.definitions"
-DAGSTER_HOME_YAML = "telemetry:\n  enabled: false\n"
+DAGSTER_HOME_YAML = EMBEDDED_INSTANCE_YAML  # what `smart-maintenance ui` gives users (SQLite, tuned for latency)
 START_TIMEOUT_S = 90.0
 STOP_GRACE_S = 15.0
 
@@ -229,7 +232,7 @@ def dagster_dev(data_root: Path | str, dagster_home: Path | str, port: int, env:
         print(server.log_tail(), file=sys.stderr)
         raise
     finally:
-        leftovers = _stop_group(process)
+        leftovers = _stop_group(process, "dagster dev")
     assert not leftovers, f"processes of dagster dev still running after SIGKILL: {leftovers}\n{server.log_tail()}"
 
 
@@ -255,7 +258,7 @@ def _wait_until_ready(server: DagsterDev, timeout: float) -> None:
     raise TimeoutError(f"dagster dev did not become ready within {timeout:.0f} s ({last_problem})")
 
 
-def _stop_group(process: subprocess.Popen) -> list[str]:
+def _stop_group(process: subprocess.Popen, what: str = "dagster dev") -> list[str]:
     """Stop the process group led by `process`; returns the processes still alive afterwards (none, normally)."""
     pgid = process.pid  # start_new_session: the leader's pid is the group id
     family = _group(pgid) | _descendants(process.pid)  # descendants too, in case one left the group
@@ -266,7 +269,7 @@ def _stop_group(process: subprocess.Popen) -> list[str]:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=0.2)
     if _group(pgid) or _alive(family):
-        print(f"dagster dev did not stop within {STOP_GRACE_S:.0f} s of SIGTERM: sending SIGKILL", file=sys.stderr)
+        print(f"{what} did not stop within {STOP_GRACE_S:.0f} s of SIGTERM: sending SIGKILL", file=sys.stderr)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
         for pid in _alive(family):
@@ -319,3 +322,149 @@ def _describe(pid: int) -> str:
         return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return str(pid)
+
+
+# --- Redis (the Celery broker) ----------------------------------------------------------------------
+
+REDIS_SERVER = Path(os.environ.get("SMART_MAINTENANCE_REDIS_SERVER", "/usr/bin/redis-server"))
+
+
+@dataclass
+class RedisServer:
+    """A running redis-server on 127.0.0.1."""
+
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://{LOOPBACK}:{self.port}/{db}"
+
+    def ping(self, timeout: float = 1.0) -> bool:
+        try:
+            with socket.create_connection((LOOPBACK, self.port), timeout=timeout) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+@contextlib.contextmanager
+def redis_server(tmp_dir: Path | str, timeout: float = 30.0) -> Iterator[RedisServer]:
+    """A throw-away redis-server on 127.0.0.1 and a free port, nothing persisted; stopped (and checked gone) on exit."""
+    if not REDIS_SERVER.exists():
+        raise RuntimeError(f"{REDIS_SERVER} is missing: the distributed tests use Redis as the Celery broker. Install "
+                           "it with `apt-get install -y redis-server` (CI does), or point SMART_MAINTENANCE_REDIS_SERVER at it.")
+    folder = Path(tmp_dir) / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    port, log_path = free_port(), folder / "redis.log"
+    cmd = [str(REDIS_SERVER), "--bind", LOOPBACK, "--port", str(port), "--dir", str(folder), "--save", "",
+           "--appendonly", "no", "--daemonize", "no", "--logfile", str(log_path)]
+    process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    server = RedisServer(port, process, log_path)
+    try:
+        deadline = time.monotonic() + timeout
+        while not server.ping():
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with code {process.returncode}\n{log_tail(log_path)}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server did not answer PING within {timeout:.0f} s\n{log_tail(log_path)}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        leftovers = _stop_group(process, "redis-server")
+    assert not leftovers, f"redis-server still running after SIGKILL: {leftovers}"
+
+
+# --- Celery workers ---------------------------------------------------------------------------------
+
+CELERY_APP = "smart_maintenance.defs.executor"
+
+
+@dataclass
+class CeleryWorker:
+    """A running Celery worker (`celery -A smart_maintenance.defs.executor worker`) and its process tree."""
+
+    name: str  # the Celery node name, e.g. w1@host: what the step events record as "Celery worker"
+    process: subprocess.Popen
+    log_path: Path
+
+    def pids(self) -> set[int]:
+        """The worker's main process and its pool processes (which run the steps)."""
+        return {self.process.pid} | _alive(_descendants(self.process.pid))
+
+    def log_tail(self, lines: int = 60) -> str:
+        return log_tail(self.log_path, lines)
+
+
+def celery_env(broker_url: str, data_root: Path | str, dagster_home: Path | str, pg: dict[str, Any] | None = None,
+               **extra: str) -> dict[str, str]:
+    """The environment a worker and a run orchestrator share: broker, data root, instance (and its PG_* settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMART_MAINTENANCE_", "DAGSTER_"))}
+    env |= {"SMART_MAINTENANCE_EXECUTOR": "celery", "SMART_MAINTENANCE_CELERY_BROKER": broker_url,
+            "SMART_MAINTENANCE_HOME": str(data_root), "DAGSTER_HOME": str(dagster_home), "PYTHONUNBUFFERED": "1",
+            "MPLCONFIGDIR": str(Path(dagster_home) / "mpl")}
+    if pg:
+        env |= {"SMART_MAINTENANCE_PG_HOST": pg["host"], "SMART_MAINTENANCE_PG_PORT": str(pg["port"]),
+                "SMART_MAINTENANCE_PG_DB": pg["db"], "SMART_MAINTENANCE_PG_USER": pg["user"],
+                "SMART_MAINTENANCE_PG_PASSWORD": pg["password"]}
+    return env | extra
+
+
+@contextlib.contextmanager
+def celery_workers(names: list[str], env: dict[str, str], log_dir: Path | str, concurrency: int = 1,
+                   timeout: float = START_TIMEOUT_S) -> Iterator[list[CeleryWorker]]:
+    """Celery worker processes, one per name, each with a prefork pool of `concurrency` processes.
+
+    `env` is what the workers share with the runs (celery_env): the broker, DAGSTER_HOME and the data
+    root. The definitions are imported before the pool forks, so a step does not pay for the import.
+    All are started at once; each is ready when it answers a ping through the broker. On exit they are
+    stopped (warm shutdown on SIGTERM, SIGKILL after 15 s) and none of their processes may be left.
+    """
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    workers: list[CeleryWorker] = []
+    try:
+        for name in names:
+            workers.append(_start_worker(name, env, log_dir / f"celery-{name}.log", concurrency))
+        for worker in workers:
+            _wait_for_worker(worker, env["SMART_MAINTENANCE_CELERY_BROKER"], timeout)
+        yield workers
+    except BaseException:
+        for worker in workers:
+            print(worker.log_tail(), file=sys.stderr)
+        raise
+    finally:
+        # Stopped side by side: a warm shutdown takes a few seconds each.
+        with concurrent.futures.ThreadPoolExecutor(max(1, len(workers))) as pool:
+            stopped = pool.map(lambda w: _stop_group(w.process, f"celery worker {w.name}"), workers)
+            leftovers = [p for found in stopped for p in found]
+    assert not leftovers, f"processes of the celery workers still running after SIGKILL: {leftovers}"
+
+
+def _start_worker(name: str, env: dict[str, str], log_path: Path, concurrency: int) -> CeleryWorker:
+    node = f"{name}@{socket.gethostname()}"
+    cmd = [str(VENV_BIN / "celery"), "-A", CELERY_APP, "worker", "--hostname", node, "--concurrency", str(concurrency),
+           "--prefetch-multiplier", "1", "--include", DAGSTER_MODULE, "--loglevel", "INFO", "--without-gossip",
+           "--without-mingle"]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(cmd, cwd=log_path.parent, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    return CeleryWorker(node, process, log_path)
+
+
+def _wait_for_worker(worker: CeleryWorker, broker_url: str, timeout: float) -> None:
+    from celery import Celery
+
+    probe = Celery("probe", broker=broker_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if worker.process.poll() is not None:
+                raise RuntimeError(f"celery worker {worker.name} exited with code {worker.process.returncode}")
+            if probe.control.ping(destination=[worker.name], timeout=1.0):
+                return
+        raise TimeoutError(f"celery worker {worker.name} did not answer a ping within {timeout:.0f} s")
+    finally:
+        probe.close()
