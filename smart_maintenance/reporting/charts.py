@@ -12,9 +12,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-SEVERITY_COLORS = {"low": "#9ecae1", "medium": "#fdae6b", "high": "#e6550d", "critical": "#a50f15"}
-STATUS_COLORS = {"credible": "#cb181d", "needs_investigation": "#fd8d3c", "suspected_false_positive": "#bdbdbd"}
-FLEET_COLORS = {"at_risk": "#a50f15", "alerting": "#e6550d", "watch": "#fdae6b", "ok": "#31a354", "no_data": "#bdbdbd"}
+from smart_maintenance.reporting.palette import FLEET_COLORS, SEVERITY_COLORS, STATUS_COLORS  # noqa: F401 - re-exported
+
 HEIGHT = 340
 
 

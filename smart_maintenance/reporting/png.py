@@ -7,7 +7,7 @@ import base64
 import io
 from typing import Any
 
-from smart_maintenance.reporting.charts import STATUS_COLORS
+from smart_maintenance.reporting.palette import STATUS_COLORS
 
 
 def alerts_png(summary: dict[str, Any], width_in: float = 5.0, height_in: float = 2.2, dpi: int = 80) -> bytes:

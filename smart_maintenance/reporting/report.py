@@ -12,7 +12,6 @@ from typing import Any
 import pandas as pd
 
 from smart_maintenance import storage
-from smart_maintenance.reporting.html import render_html
 from smart_maintenance.reporting.summary import compute_summary, default_window
 
 
@@ -33,6 +32,8 @@ def build_report(lake_dir: Path, start: date | None, end: date | None, now: date
     (columns `quality.RUN_COLUMNS`) for the performance section."""
     window = default_window(lake_dir, start, end, now, default_days)
     summary = compute_summary(lake_dir, window, runs)
+    from smart_maintenance.reporting.html import render_html  # plotly: loaded only where a report is rendered
+
     return Report(summary, render_html(summary))
 
 
