@@ -5,6 +5,7 @@ reports written, and nothing left behind on the local disk but scratch state."""
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import duckdb
@@ -90,3 +91,45 @@ def test_pipeline_on_object_storage_equals_local_folder(tmp_path: Path, monkeypa
     # Nothing of the data landed on the local disk: only scratch state (locks, the embedded instance).
     scratch = storage.scratch_dir(remote, ".dagster").parent
     assert not any(p.suffix == ".parquet" for p in scratch.rglob("*")), "lake files were written locally"
+
+
+def test_sensors_list_and_claim_objects_on_object_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The landing sensor sees objects under landing/ (not hidden or half-uploaded ones), waits for them to
+    settle, hands each out once; the reference sensor notices a changed CSV object."""
+    import dagster as dg
+
+    from smart_maintenance.defs.ingestion.sensors import landing_sensor, reference_sensor
+    from smart_maintenance.defs.resources import DataRootResource, IngestSettingsResource
+
+    monkeypatch.setenv("SMART_MAINTENANCE_SCRATCH", str(tmp_path / "scratch"))
+    with s3_server(tmp_path) as aws, dg.instance_for_test() as instance:
+        for key, value in aws.items():
+            monkeypatch.setenv(key, value)
+        url = "s3://plant-data/site-b"
+        remote = storage.location(url)
+        (remote / "landing" / "line-1" / "a.csv").write_text("timestamp,equipment_id,sensor_id,value\n")
+        (remote / "landing" / ".staging.csv").write_text("hidden\n")
+        (remote / "landing" / "b.csv.part").write_text("still uploading\n")
+        resources = {"data_root": DataRootResource(home=url),
+                     "ingest_settings": IngestSettingsResource(settle_seconds=0.0, quiet_seconds=3600.0)}
+
+        def tick(sensor, cursor):
+            result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+            return result, result.cursor
+
+        first, cursor = tick(landing_sensor, None)
+        assert first.run_requests == []  # first look: remember size and modification time
+        second, cursor = tick(landing_sensor, cursor)
+        assert [r.run_config["ops"]["ingest_landing_files"]["config"]["files"] for r in second.run_requests] == [["line-1/a.csv"]]
+        third, _ = tick(landing_sensor, cursor)
+        assert third.run_requests == []  # handed out once
+
+        (remote / "reference" / "equipment.csv").write_text("equipment_id\npump-1\n")
+        seen, cursor = tick(reference_sensor, None)
+        assert len(seen.run_requests) == 1
+        same, cursor = tick(reference_sensor, cursor)
+        assert same.run_requests == []
+        time.sleep(1.1)  # object stores keep modification times to the second
+        (remote / "reference" / "equipment.csv").write_text("equipment_id\npump-1\npump-2\n")
+        changed, _ = tick(reference_sensor, cursor)
+        assert len(changed.run_requests) == 1
