@@ -11,13 +11,18 @@ raw or already hourly), sensors reference (alarm_limit may be missing), equipmen
 maintenance events (equipment_id, timestamp, event_type). Output columns: `schemas.EQUIPMENT_HEALTH`
 and `schemas.FAILURE_FORECASTS` (`forecast.FORECAST_COLUMNS`).
 
+Trend forecasts are calibrated on backtests of past failures (calibration.py) where the models hold
+failures to learn from: `models.trend_calibration(equipment_type)`; `models.metadata()` reports it.
+
 Evaluation: `evaluate_cmapss(path, folds, seed)` (python -m smart_maintenance.forecasting.cmapss PATH)
 and `evaluate_synthetic_forecasts(readings, events, faults, sensors, equipment)`.
 """
 
+from smart_maintenance.forecasting.calibration import TrendCalibration
 from smart_maintenance.forecasting.cmapss import evaluate_cmapss, load_cmapss, to_frames
 from smart_maintenance.forecasting.config import (
     BaselineConfig,
+    CalibrationConfig,
     ForecastConfig,
     HealthConfig,
     RulConfig,
@@ -32,8 +37,8 @@ from smart_maintenance.forecasting.selection import METHODS
 from smart_maintenance.forecasting.synthetic import evaluate_synthetic_forecasts
 
 __all__ = [
-    "FORECAST_COLUMNS", "HEALTH_COLUMNS", "METHODS", "BaselineConfig", "ForecastConfig", "HealthConfig", "RulConfig",
-    "RulModels", "SelectionConfig", "TrendConfig", "coverage", "equipment_health", "evaluate_cmapss",
+    "FORECAST_COLUMNS", "HEALTH_COLUMNS", "METHODS", "BaselineConfig", "CalibrationConfig", "ForecastConfig", "HealthConfig",
+    "RulConfig", "RulModels", "SelectionConfig", "TrendCalibration", "TrendConfig", "coverage", "equipment_health", "evaluate_cmapss",
     "evaluate_synthetic_forecasts", "fit_rul_models", "forecast_failures", "load_cmapss", "nasa_score", "rmse",
     "to_frames",
 ]  # fmt: skip

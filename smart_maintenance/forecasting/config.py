@@ -94,12 +94,25 @@ class SelectionConfig:
 
 
 @dataclass(frozen=True)
+class CalibrationConfig:
+    """The trend method's interval and point calibrated on backtests of past failures (calibration.py)."""
+
+    enabled: bool = True
+    target_points: int = 60  # backtest cut-offs wanted per equipment type ...
+    max_points_per_history: int = 20  # ... spread over its histories, at least selection.trend_backtest_points each
+    min_points: int = 10  # in-horizon backtest forecasts needed to calibrate
+    min_type_histories: int = 3  # a type is calibrated on its own failures from this many; with fewer, ...
+    pool_types: bool = True  # ... on the failures of all types pooled (None of either: Prophet's raw interval)
+
+
+@dataclass(frozen=True)
 class ForecastConfig:
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     trend: TrendConfig = field(default_factory=TrendConfig)
     rul: RulConfig = field(default_factory=RulConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     recent: timedelta = timedelta(days=2)  # equipment with a reading this recent gets a forecast row
 
     def fingerprint(self) -> str:

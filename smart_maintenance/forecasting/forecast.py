@@ -2,7 +2,9 @@
 
 Per equipment, the method chosen for its type (models.selection): `learned_rul` where a learned model
 won the backtest, `trend_prophet` where a sensor has an alarm limit (reference or learned), else `none`
-(a row saying why, with no numbers). See summary.py for what the numbers mean.
+(a row saying why, with no numbers). Trend forecasts are calibrated on past failures where the models
+hold a calibration for the type (models.trend_calibration), else keep Prophet's raw interval; their
+drivers say which. See summary.py for what the numbers mean.
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ def forecast_failures(
     rows = {}
     trend_ids = [e for e in recent if method[e] == "trend_prophet"]
     if trend_ids:
-        trend = trend_forecasts(grid[grid["equipment_id"].isin(trend_ids)], limits, as_of, config.trend, config.baseline, seed)
+        calibration = {e: models.trend_calibration(types.get(e)) if models else None for e in trend_ids}
+        trend = trend_forecasts(grid[grid["equipment_id"].isin(trend_ids)], limits, as_of, config.trend, config.baseline, seed,
+                                calibration)  # fmt: skip
         for r in trend.to_dict("records"):
             rows[r["equipment_id"]] = {**r, "method": "trend_prophet", "interval_level": config.trend.interval_level}
     for equipment_type in sorted({types.get(e) for e in recent if method[e] == "learned_rul"}):

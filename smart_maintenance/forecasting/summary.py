@@ -21,8 +21,7 @@ WINDOWS_HOURS = {"p_fail_7d": 7 * 24.0, "p_fail_30d": 30 * 24.0}
 def summarise_samples(samples: np.ndarray, level: float, horizon_hours: float) -> dict:
     """Samples of the time to failure in hours (+inf: not within the horizon)."""
     s = np.sort(np.asarray(samples, float))
-    alpha = (1.0 - level) / 2.0
-    lo, med, hi = (_empirical_quantile(s, q) for q in (alpha, 0.5, 1.0 - alpha))
+    lo, med, hi = quantiles(s, level)
     beyond = not np.isfinite(med)
     out = {
         "rul_hours": np.nan if beyond else med,
@@ -34,6 +33,12 @@ def summarise_samples(samples: np.ndarray, level: float, horizon_hours: float) -
     for name, hours in WINDOWS_HOURS.items():
         out[name] = float(np.mean(s <= hours))
     return out
+
+
+def quantiles(sorted_samples: np.ndarray, level: float) -> tuple[float, float, float]:
+    """The central interval's bounds and the median of sorted samples (+inf samples allowed)."""
+    alpha = (1.0 - level) / 2.0
+    return tuple(_empirical_quantile(sorted_samples, q) for q in (alpha, 0.5, 1.0 - alpha))
 
 
 def summarise_quantiles(lower: float, median: float, upper: float, level: float, horizon_hours: float) -> dict:

@@ -6,7 +6,9 @@ once there are a few days). Each of Prophet's uncertainty samples of the future 
 plus the expected seasonal part) gives one crossing time; a sample that never crosses within the
 horizon counts as +inf. An equipment fails when its first sensor crosses: per sample, the earliest
 crossing over its sensors. The point forecast is the median, the interval the central quantiles;
-when the median is +inf the forecast is "beyond horizon" and carries no date.
+when the median is +inf the forecast is "beyond horizon" and carries no date. Where past failures allow,
+the forecast is then calibrated (calibration.py): the alarm comes before the failure, and Prophet's
+interval alone is too narrow.
 
 Prophet gets real timestamps (naive UTC): the old system's interval dates came out as 1970 because it
 fed it epoch offsets.
@@ -19,6 +21,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from smart_maintenance.forecasting.calibration import RAW_NOTE, TrendCalibration, calibrated_summary
 from smart_maintenance.forecasting.config import BaselineConfig, TrendConfig
 from smart_maintenance.forecasting.limits import directional_z
 from smart_maintenance.forecasting.summary import SUMMARY_COLUMNS, summarise_samples
@@ -93,11 +96,13 @@ def _fit_one(job: tuple) -> tuple[str, str, np.ndarray]:
 
 
 def trend_forecasts(grid: pd.DataFrame, limits: pd.DataFrame, as_of, config: TrendConfig, baseline: BaselineConfig,
-                    seed: int = 0) -> pd.DataFrame:  # fmt: skip
+                    seed: int = 0, calibration: dict[str, TrendCalibration | None] | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per equipment with at least one sensor that has a limit: SUMMARY_COLUMNS.
 
     grid: aggregated rows (`config.aggregate`) of each equipment's current run; limits: `sensor_limits`.
     as_of: one time for all, or a mapping equipment_id -> time (backtests forecast many cut-offs at once).
+    calibration: per equipment, the calibration of its forecast, or None for Prophet's raw interval; the
+    drivers then say which. Left out altogether (backtests), raw intervals and nothing said.
     """
     as_of_for = as_of.get if isinstance(as_of, (dict, pd.Series)) else (lambda _e: as_of)
     limited = limits[limits["direction"] != 0].set_index(["equipment_id", "sensor_id"])
@@ -124,8 +129,12 @@ def trend_forecasts(grid: pd.DataFrame, limits: pd.DataFrame, as_of, config: Tre
     rows = []
     for equipment_id in sorted(samples):
         by_sensor = samples[equipment_id]
-        summary = summarise_samples(np.min(np.vstack(list(by_sensor.values())), axis=0), config.interval_level, horizon_hours)
-        summary["drivers"] = _drivers(equipment_id, by_sensor, limited)
+        first = np.min(np.vstack(list(by_sensor.values())), axis=0)  # the equipment fails when its first sensor crosses
+        cal = calibration.get(equipment_id) if calibration is not None else None
+        summary = (calibrated_summary(first, cal, config.interval_level, horizon_hours) if cal is not None
+                   else summarise_samples(first, config.interval_level, horizon_hours))  # fmt: skip
+        notes = [] if calibration is None else [cal.describe() if cal is not None else RAW_NOTE]
+        summary["drivers"] = "; ".join([_drivers(equipment_id, by_sensor, limited), *notes])
         rows.append({"equipment_id": equipment_id, **summary})
     return pd.DataFrame(rows, columns=["equipment_id"] + SUMMARY_COLUMNS)
 

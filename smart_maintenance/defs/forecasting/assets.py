@@ -20,6 +20,7 @@ from smart_maintenance.defs.detection.assets import ON_NEW_DATA
 from smart_maintenance.defs.metadata import OWNERS, column_schema, markdown_table
 from smart_maintenance.defs.partitions import daily, days_in
 from smart_maintenance.defs.resources import DataRootResource
+from smart_maintenance.forecasting.calibration import RAW_NOTE
 from smart_maintenance.forecasting.config import ForecastConfig
 from smart_maintenance.forecasting.forecast import forecast_failures
 from smart_maintenance.forecasting.health import equipment_health as health_rows
@@ -119,7 +120,8 @@ def _forecast_day(root: DataRoot, day: str, grid: pd.DataFrame, sensors: pd.Data
 def rul_models(data_root: DataRootResource) -> dg.MaterializeResult:
     """Remaining-useful-life models per equipment type, learned from run-to-failure histories (each
     `failure` event ends one), with quantile intervals and the backtest that chose, per type, between the
-    learned model and the Prophet trend to the alarm limit. Refitted only when the set of failures changes."""
+    learned model and the Prophet trend to the alarm limit; the same backtest calibrates the trend's
+    interval (the alarm comes before the failure). Refitted only when the set of failures changes."""
     root = data_root.get()
     days = sorted(p.name.removeprefix("date=") for p in (root.lake / "sensor_readings").glob("date=*"))
     if not days:
@@ -133,6 +135,13 @@ def rul_models(data_root: DataRootResource) -> dg.MaterializeResult:
         "learned_types": ", ".join(sorted(models.learned)) or "none",
         "methods": markdown_table([{"equipment_type": t, "method": m} for t, m in meta["methods"].items()]),
         "backtest_rmse_hours": markdown_table([{"equipment_type": t, "rmse_hours": v} for t, v in meta["backtest_rmse_hours"].items()]),
+        # Types without a row of their own use the 'all types' row; with no row at all, trend forecasts keep
+        # Prophet's raw interval (and say so in their drivers).
+        "trend_calibration": markdown_table([
+            {"scope": c["scope"], "failures": c["n_histories"], "backtest_points": c["n_points"],
+             "factors_on_t_plus_offset": f"{c['lower_factor']} / {c['point_factor']} / {c['upper_factor']} (offset {c['offset_hours']} h)",
+             "raw_coverage": c["raw_coverage"], "calibrated_coverage_loho": c["coverage_loho"]}
+            for c in meta["trend_calibration"].values()]),
     })
 
 
@@ -208,6 +217,7 @@ def failure_forecasts(context: dg.AssetExecutionContext, data_root: DataRootReso
     yield dg.MaterializeResult(metadata={
         "dagster/row_count": int(sum(len(f) for f in frames)),
         "methods": ", ".join(f"{m} {n}" for m, n in latest["method"].value_counts().items()) if len(latest) else "none",
+        "trend_intervals": _trend_intervals(latest),
         "at_risk_30d": markdown_table([{"equipment": r["equipment_id"], "rul_hours": round(r["rul_hours"], 1),
                                         "interval": f"{r['rul_lower_hours']:.0f}..{r['rul_upper_hours']:.0f} h",
                                         "predicted_failure_at": str(r["predicted_failure_at"]), "method": r["method"],
@@ -217,6 +227,13 @@ def failure_forecasts(context: dg.AssetExecutionContext, data_root: DataRootReso
                               metadata={"missing": ", ".join(missing[:20]) or "none"})
     yield dg.AssetCheckResult(check_name="intervals_ordered_and_in_the_future", passed=not disordered,
                               metadata={"violations": ", ".join(disordered[:20]) or "none"})
+
+
+def _trend_intervals(forecasts: pd.DataFrame) -> str:
+    """How many trend forecasts were calibrated on past failures, how many kept Prophet's raw interval."""
+    trend = forecasts[forecasts["method"] == "trend_prophet"] if len(forecasts) else forecasts
+    raw = int(trend["drivers"].str.contains(RAW_NOTE, regex=False).sum()) if len(trend) else 0
+    return f"calibrated on past failures {len(trend) - raw}, raw Prophet interval {raw}"
 
 
 ASSETS = [rul_models, equipment_health, failure_forecasts]
