@@ -53,3 +53,9 @@ lock:
 ## that memory stays flat (RELIABILITY.md). Not part of `make test`.
 soak: $(STAMP)
 	$(BIN)/python -m smart_maintenance_tests.reliability.soak --files 1000 --every 0.5 --out data/soak-report.json
+
+## cluster: the distributed deployment on this machine (deploy/celery/run-cluster.sh): PostgreSQL, Redis,
+## 2 Celery workers, dagster-daemon and the UI on 127.0.0.1:3000 for SM_HOME; Ctrl-C stops them all.
+.PHONY: cluster
+cluster: $(STAMP)
+	SM_HOME=$(SM_HOME) deploy/celery/run-cluster.sh

@@ -1,0 +1,1 @@
+"""Distributed execution: runs on the PostgreSQL instance, steps on Celery workers (issue 9)."""
