@@ -96,3 +96,20 @@ def test_new_evidence_updates_the_open_request_and_a_forecast_opens_one(root):
     assert materialize(root, "maintenance_requests", **HUMAN).success
     pd.testing.assert_frame_equal(table(root, "maintenance_requests").set_index("equipment_id"), after)
     assert len(table(root, "request_audit")) == len(audit)
+
+
+def test_nothing_to_schedule_writes_empty_plans(tmp_path):
+    """A plant with no request yet (e.g. the first micro-batch): the schedule and its unscheduled list are
+    empty tables with the contract's columns, not a failed step."""
+    import shutil
+
+    from smart_maintenance import schemas
+    from smart_maintenance.config import REPO_ROOT, DataRoot
+    from smart_maintenance_tests.maintenance_assets.pipeline import materialize, table
+
+    fresh = DataRoot(tmp_path / "data").ensure()
+    shutil.copytree(REPO_ROOT / "data" / "reference", fresh.reference, dirs_exist_ok=True)
+    result = materialize(fresh, "technician_schedule")
+    assert result.success
+    plan = table(fresh, "technician_schedule")
+    assert len(plan) == 0 and list(plan.columns) == schemas.TECHNICIAN_SCHEDULE.names

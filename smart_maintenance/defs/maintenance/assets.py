@@ -65,8 +65,10 @@ def _read(root: DataRoot, dataset: str) -> pd.DataFrame | None:
 
 
 def _write(root: DataRoot, dataset: str, frame: pd.DataFrame, schema: pa.Schema) -> None:
-    lake.write_dataset(root.lake, dataset, pa.Table.from_pandas(frame.reindex(columns=schema.names), schema=schema,
-                                                                preserve_index=False))
+    # An empty frame's columns have no useful dtype (float64 under pandas 3): write the schema's empty table.
+    table = schema.empty_table() if len(frame) == 0 else pa.Table.from_pandas(
+        frame.reindex(columns=schema.names), schema=schema, preserve_index=False)
+    lake.write_dataset(root.lake, dataset, table)
 
 
 @contextlib.contextmanager
