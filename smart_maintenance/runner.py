@@ -86,11 +86,12 @@ def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0
             raise_on_error=False)
         summary.runs.append(("ingest landing files", result.success, time.perf_counter() - started))
         summary.files = _batch_files(root, result.run_id)
-        _refresh_downstream(defs, instance, summary, loggers)
+        _refresh_downstream(root, defs, instance, summary, loggers)
     return summary
 
 
-def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summary: RunSummary, loggers: dict) -> None:
+def _refresh_downstream(root: DataRoot, defs: dg.Definitions, instance: dg.DagsterInstance, summary: RunSummary,
+                        loggers: dict) -> None:
     """Bring every asset downstream of the readings up to date, in dependency order, touching only the
     partitions whose inputs changed (the same rules the model sensor and the automation apply)."""
     from smart_maintenance.defs.detection.sensors import models_to_fit, range_tags
@@ -109,7 +110,7 @@ def _refresh_downstream(defs: dg.Definitions, instance: dg.DagsterInstance, summ
         count = f" ({len(ranges)} range{'s' * (len(ranges) != 1)})" if ranges else ""
         summary.runs.append((step + count, ok, time.perf_counter() - started))
 
-    if weeks := models_to_fit(instance):
+    if weeks := models_to_fit(instance, root=root):
         materialize("detection models", "detection_models", weeks)
     days = days_to_score(latest_ids(instance, "sensor_readings"), latest_ids(instance, "detection_models"),
                          latest_ids(instance, "anomaly_scores"))

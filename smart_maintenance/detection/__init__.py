@@ -8,6 +8,10 @@ Typical use (one micro-batch)::
     alerts = validate_alerts(alerts, scores, maintenance, config)  # status + reasons
     passed, metadata = check_scores_in_range(scores)               # stage checks
 
+After a repair (resets.py): `fit_models(..., resets=baseline_resets(events, config))` learns from post-repair
+readings, and `score_readings(..., rebaselines=fit_rebaselines(...))` judges a repaired sensor against its
+new normal from the repair on.
+
 Evaluation: `evaluate_skab(skab_dir)` and `evaluate_synthetic(readings, ground_truth_faults)`.
 """
 

@@ -28,6 +28,12 @@ def fit_baselines(train: pd.DataFrame, config: DetectionConfig, sensors: pd.Data
     Sensors known only from the reference get n = 0: their center comes on-line from recent readings
     and their scale from the prior.
     """
+    return with_reference(sensor_baselines(train, config), sensors)
+
+
+def sensor_baselines(train: pd.DataFrame, config: DetectionConfig) -> pd.DataFrame:
+    """The learned part of `fit_baselines`: one row per sensor of `train`, in its (sorted) order. Each row
+    depends only on its own sensor's readings, so sensors may be fitted in separate chunks."""
     rows = []
     values = train["value"].to_numpy()
     times = micros(train["timestamp"]) / 1e6
@@ -58,7 +64,11 @@ def fit_baselines(train: pd.DataFrame, config: DetectionConfig, sensors: pd.Data
                 "last_timestamp": train["timestamp"].iat[b - 1],
             }
         )
-    out = pd.DataFrame(rows, columns=[c for c in BASELINE_COLUMNS if c not in REFERENCE_COLUMNS])
+    return pd.DataFrame(rows, columns=[c for c in BASELINE_COLUMNS if c not in REFERENCE_COLUMNS])
+
+
+def with_reference(out: pd.DataFrame, sensors: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Learned sensor rows joined with the `sensors` reference (valid range, alarm limit, type)."""
     if sensors is not None and len(sensors):
         ref = sensors.copy()
         ref["equipment_id"] = ref["equipment_id"].astype(str)

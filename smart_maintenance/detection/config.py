@@ -27,6 +27,25 @@ class BaselineConfig:
 
 
 @dataclass(frozen=True)
+class ResetConfig:
+    """Baselines restart after a repair (issue 5): a repaired or replaced part may have a new normal.
+
+    After an event of `event_types` a sensor's baseline is re-learned, causally, from its first
+    `readings` readings after the event (or those within `max_duration` of it, if fewer come); until
+    then the sensor is in warm-up and its alerts are not credible. The re-learned level replaces the
+    fitted one only if it moved by `min_shift_z` fitted sigmas or more: a hundred readings rarely cover
+    a daily cycle, and a replaced transmitter usually reads as the old one did. Later weekly models learn
+    only from readings after the event, once they span `min_training_span`.
+    """
+
+    event_types: tuple[str, ...] = ("corrective_repair", "replacement")
+    readings: int = 100  # at most baseline.trailing_window: the warm-up baseline looks back this far
+    max_duration: timedelta = timedelta(days=7)
+    min_shift_z: float = 2.5  # smaller moves keep the fitted baseline (they stay under deviation_mean_z)
+    min_training_span: timedelta = timedelta(days=1)  # a daily cycle: less, and the next model keeps it pending
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
     """Reference levels: a detector's raw statistic divided by its reference is 1.0 at the decision boundary."""
 
@@ -105,6 +124,11 @@ class DetectionConfig:
     alerts: AlertConfig = field(default_factory=AlertConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     checks: CheckConfig = field(default_factory=CheckConfig)
+    resets: ResetConfig = field(default_factory=ResetConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.resets.readings <= self.baseline.trailing_window:
+            raise ValueError("resets.readings must be in 1..baseline.trailing_window (the scoring look-back covers it)")
 
     @property
     def lookback_readings(self) -> int:

@@ -23,17 +23,24 @@ import pandas as pd
 from smart_maintenance.detection.baseline import prior_scale, shrunk_scale
 from smart_maintenance.detection.config import DetectionConfig
 from smart_maintenance.detection.readings import KEY, group_starts, micros, previous, run_length, trailing_mean
+from smart_maintenance.detection.resets import Segments, apply_rebaselines
 
 UNIVARIATE_DETECTORS = ("deviation", "rate_of_change", "stuck", "gap", "out_of_range", "alarm_limit")
 
 
-def univariate_ratios(frame: pd.DataFrame, baselines: pd.DataFrame, config: DetectionConfig) -> dict[str, np.ndarray]:
-    """Ratios for every row of `frame` (prepared readings, sorted by sensor then time)."""
+def univariate_ratios(frame: pd.DataFrame, baselines: pd.DataFrame, config: DetectionConfig,
+                      seg: Segments | None = None) -> dict[str, np.ndarray]:
+    """Ratios for every row of `frame` (prepared readings, sorted by sensor then time).
+
+    seg: the rows' re-baselines after repairs (resets.segments): each reset starts a new segment of the
+    sensor, whose readings are judged against the segment's own baseline and earlier readings only.
+    """
     d = config.detectors
-    starts = group_starts(frame[KEY])
+    starts = group_starts(frame[KEY]) if seg is None else seg.starts
     x = frame["value"].to_numpy()
     t = micros(frame["timestamp"]) / 1e6
     b = _per_row(frame, baselines)
+    fitted_scale = apply_rebaselines(b, seg) if seg is not None else None
 
     online = ~(b["n"] > 0)
     center, scale, n = b["center"].copy(), b["scale"].copy(), b["n"].astype(float)
@@ -43,6 +50,8 @@ def univariate_ratios(frame: pd.DataFrame, baselines: pd.DataFrame, config: Dete
         oc, os_, on, oi = _online_baseline(frame, online, x, prev_dt, starts, config)
         center[online], scale[online], n[online] = oc, os_, on
         interval[online] = oi
+    if fitted_scale is not None:  # a warm-up after a repair keeps at least the spread the sensor had
+        scale = np.where(seg.warm, np.fmax(scale, fitted_scale), scale)
     prior = prior_scale(center, b["valid_min"], b["valid_max"], config)
     sigma = shrunk_scale(scale, n, prior, config)
     diff_scale = np.where(online, np.sqrt(2) * np.nan_to_num(scale), b["diff_scale"])
@@ -89,9 +98,10 @@ def _per_row(frame: pd.DataFrame, baselines: pd.DataFrame) -> dict[str, np.ndarr
 
 
 def _online_baseline(frame, mask, x, prev_dt, starts, config):
-    """Center, sigma, count and usual interval from the readings *before* each row (bounded window)."""
+    """Center, sigma, count and usual interval from the readings *before* each row (bounded window) of
+    the same sensor (and segment: `starts` tells where each row's group begins)."""
     window = config.baseline.trailing_window
-    keys = [frame[k].to_numpy()[mask] for k in KEY]
+    keys = starts[mask]
     before = pd.Series(previous(x, starts)[mask])
     dts = pd.Series(previous(prev_dt, starts)[mask])
     grouped = before.groupby(keys, sort=False)

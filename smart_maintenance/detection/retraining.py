@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, timedelta
 
+import pandas as pd
+
 
 def week_of(day: str) -> str:
     """The Monday (ISO date) of the week holding `day` (ISO date)."""
@@ -20,6 +22,13 @@ def week_of(day: str) -> str:
 def training_days(week: str, training_weeks: int) -> list[str]:
     start = date.fromisoformat(week)
     return [(start - timedelta(days=i)).isoformat() for i in range(7 * training_weeks, 0, -1)]
+
+
+def week_resets(resets, week: str, training_weeks: int):
+    """The baseline resets (a frame with `reset_at`) that the model of `week` and its scores depend on:
+    those in its training weeks (its fit) and in the week itself (its scoring)."""
+    start = pd.Timestamp(week, tz="UTC")
+    return resets[(resets["reset_at"] >= start - timedelta(weeks=training_weeks)) & (resets["reset_at"] < start + timedelta(weeks=1))]
 
 
 def weeks_to_fit(readings: Mapping[str, int], models: Mapping[str, int], training_weeks: int) -> list[str]:

@@ -17,6 +17,7 @@ from smart_maintenance.detection.detectors import UNIVARIATE_DETECTORS, univaria
 from smart_maintenance.detection.models import Models
 from smart_maintenance.detection.multivariate import multivariate_ratio
 from smart_maintenance.detection.readings import KEY, READING_COLUMNS, prepare_readings
+from smart_maintenance.detection.resets import judge_moves, recentre, row_versions, segments
 
 DETECTORS = UNIVARIATE_DETECTORS + ("multivariate",)
 SCORE_COLUMNS = [f"score_{d}" for d in DETECTORS]
@@ -27,6 +28,7 @@ def score_readings(
     history: pd.DataFrame | None,
     models: Models,
     config: DetectionConfig | None = None,
+    rebaselines: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Scores for the rows of `new` only, one row per reading, sorted by sensor then time.
 
@@ -35,6 +37,10 @@ def score_readings(
     up to it. Scoring a period in one call, or in consecutive calls each given the earlier rows as
     history, gives identical results, provided batches are cut at a timestamp (no timestamp shared
     between a batch and its history).
+
+    rebaselines: the baselines re-learned after repairs that apply to this model (resets.fit_rebaselines
+    of resets.applicable_resets): from a reset on, a sensor is judged against its new normal. Rows of a
+    re-baselined segment carry a `model_version` of their own.
 
     Columns: the ANOMALY_SCORES schema (timestamp, equipment_id, sensor_id, value, sensor_type,
     anomaly_score, is_anomaly, one score_<detector> per detector, detectors_fired, model_version).
@@ -51,13 +57,23 @@ def score_readings(
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else new_frame
     frame = frame.sort_values(["equipment_id", "sensor_id", "timestamp"], kind="stable").reset_index(drop=True)
 
-    ratios = univariate_ratios(frame, models.baselines, config)
+    if rebaselines is not None and len(rebaselines):
+        rebaselines = judge_moves(rebaselines, models.baselines, config)
+    seg = segments(frame, rebaselines)
+    ratios = univariate_ratios(frame, models.baselines, config, seg)
     ratios["multivariate"] = np.full(len(frame), np.nan)
     if models.equipment:
         for equipment_id, idx in frame.groupby("equipment_id", sort=False).indices.items():
             model = models.equipment.get(str(equipment_id))
             if model is not None:
-                ratios["multivariate"][idx] = multivariate_ratio(frame.iloc[idx], model, config)
+                part, hidden = frame.iloc[idx], None
+                if seg is not None:
+                    fitted = models.baselines[models.baselines["equipment_id"] == str(equipment_id)]
+                    part, hidden = recentre(part, idx, model, seg, fitted.set_index("sensor_id")["center"])
+                ratio = multivariate_ratio(part, model, config)
+                if hidden is not None:
+                    ratio[hidden] = np.nan  # warm-up after a repair: the joint normal is not known yet
+                ratios["multivariate"][idx] = ratio
 
     keep = frame["_new"].to_numpy()
     out = frame.loc[keep, READING_COLUMNS].reset_index(drop=True)
@@ -68,8 +84,15 @@ def score_readings(
     threshold = _thresholds(out["sensor_type"], config)
     out["is_anomaly"] = out["anomaly_score"].to_numpy() >= threshold
     out["detectors_fired"] = _fired(scores, threshold)
-    out["model_version"] = models.version
+    out["model_version"] = models.version if seg is None else row_versions(models.version, seg, len(frame))[keep]
     return out
+
+
+def scored_versions(scores: pd.DataFrame, models: Models, rebaselines: pd.DataFrame | None = None) -> np.ndarray:
+    """The `model_version` that `score_readings` gives each row of `scores` (sorted by sensor then time)
+    with these models and re-baselines: what an earlier scoring is compared with before it is reused."""
+    frame = prepare_readings(scores[["timestamp", "equipment_id", "sensor_id", "value"]])
+    return row_versions(models.version, segments(frame, rebaselines), len(frame))
 
 
 def calibrate(ratio: np.ndarray) -> np.ndarray:

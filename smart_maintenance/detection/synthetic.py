@@ -16,6 +16,7 @@ from smart_maintenance.detection.config import DetectionConfig
 from smart_maintenance.detection.metrics import point_metrics
 from smart_maintenance.detection.models import fit_models
 from smart_maintenance.detection.readings import KEY, prepare_readings
+from smart_maintenance.detection.resets import applicable_resets, baseline_resets, first_readings, fit_rebaselines
 from smart_maintenance.detection.scoring import score_readings
 from smart_maintenance.detection.validation import validate_alerts
 
@@ -47,7 +48,10 @@ def evaluate_synthetic(
         train_until = t0 + min((t1 - t0) / 4, pd.Timedelta("7D"))
     train_until = pd.Timestamp(train_until)
     train_until = train_until.tz_localize("UTC") if train_until.tzinfo is None else train_until
-    models = fit_models(frame[frame["timestamp"] <= train_until], config, as_of=train_until, sensors=sensors)
+    resets = baseline_resets(maintenance_events, config, sensors)
+    models = fit_models(frame[frame["timestamp"] <= train_until], config, as_of=train_until, sensors=sensors, resets=resets)
+    applicable = applicable_resets(resets, models)  # baselines restart after repairs, as in the assets
+    rebaselines = fit_rebaselines(applicable, first_readings(frame, applicable, config), config) if len(applicable) else None
 
     history = frame[frame["timestamp"] <= train_until].groupby(KEY, sort=False).tail(config.lookback_readings)
     parts = []
@@ -56,11 +60,11 @@ def evaluate_synthetic(
         hi = lo + batch
         new = frame[(frame["timestamp"] > lo) & (frame["timestamp"] <= hi)]
         if len(new):
-            parts.append(score_readings(new, history, models, config))
+            parts.append(score_readings(new, history, models, config, rebaselines))
             history = pd.concat([history, new]).groupby(KEY, sort=False).tail(config.lookback_readings)
         lo = hi
     scores = pd.concat(parts, ignore_index=True) if parts else score_readings(frame.iloc[:0], None, models, config)
-    alerts = validate_alerts(build_alerts(scores, config, equipment), scores, maintenance_events, config)
+    alerts = validate_alerts(build_alerts(scores, config, equipment), scores, maintenance_events, config, rebaselines)
     return {**judge_against_truth(scores, alerts, ground_truth_faults, since=train_until, grace=grace),
             "train_until": str(train_until)}
 

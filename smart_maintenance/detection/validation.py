@@ -5,7 +5,8 @@ Evidence gathered for each alert (all human-readable in `validation_reasons`):
   => it stopped or is starting up;
 - sensor fault: stuck, out of physical range or dropout among the detectors fired => the sensor is
   suspect, not the machine;
-- recent maintenance on the equipment within `maintenance_window` before the episode;
+- recent maintenance on the equipment within `maintenance_window` before the episode, or a repair whose
+  baseline warm-up the episode started in (resets.py: the sensor's normal is still being re-learned);
 - data quality of the window: share of the sensor's readings without a gap or missing value;
 - corroboration: alerts of other sensors of the same equipment within `corroboration_window`;
 - persistence: anomalous readings in the episode.
@@ -23,6 +24,7 @@ import pandas as pd
 
 from smart_maintenance.detection.config import DetectionConfig
 from smart_maintenance.detection.readings import KEY
+from smart_maintenance.detection.resets import in_warmup
 
 STATUSES = ("credible", "needs_investigation", "suspected_false_positive")
 SENSOR_FAULT_DETECTORS = {"stuck": "stuck value", "out_of_range": "out of physical range", "gap": "dropout"}
@@ -33,9 +35,13 @@ def validate_alerts(
     scores: pd.DataFrame,
     maintenance_events: pd.DataFrame | None = None,
     config: DetectionConfig | None = None,
+    rebaselines: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """`alerts` (from build_alerts) plus validation_status, validation_reasons ('; '-joined),
-    sensor_fault (bool), corroborating_sensors (';'-joined) and data_quality (0..1)."""
+    sensor_fault (bool), corroborating_sensors (';'-joined) and data_quality (0..1).
+
+    rebaselines: the re-baselines after repairs of the alerts' sensors (resets.fit_rebaselines), for
+    their warm-up windows."""
     config = config or DetectionConfig()
     cfg = config.validation
     out = alerts.copy().reset_index(drop=True)
@@ -43,7 +49,8 @@ def validate_alerts(
     by_sensor = {k: g for k, g in scores.groupby(KEY, sort=False)} if len(scores) else {}
     load = _load_readings(scores, cfg)
     events = _events(maintenance_events)
-    for row in out.itertuples(index=False):
+    warmups = in_warmup(out, rebaselines)
+    for row, warmup in zip(out.itertuples(index=False), warmups):
         reasons: list[str] = []
         fired = set(filter(None, str(row.detectors_fired).split(";")))
         fault_kinds = [label for det, label in SENSOR_FAULT_DETECTORS.items() if det in fired]
@@ -69,6 +76,12 @@ def validate_alerts(
                 f"started {hours:.1f} h after {last['event_type']} at {last['timestamp']:%Y-%m-%d %H:%M} UTC "
                 "(possible post-maintenance transient or recalibration)"
             )
+        if warmup is not None:
+            reasons.append(
+                f"started during the sensor's baseline warm-up after {warmup['event_type']} at "
+                f"{warmup['reset_at']:%Y-%m-%d %H:%M} UTC: its normal is being re-learned from its first "
+                f"{config.resets.readings} readings after the repair (the new normal is not yet known)"
+            )
         if q < cfg.min_data_quality:
             reasons.append(f"poor data quality in the window: {q:.0%} of readings without gap or missing value")
         stopped = _stopped(load.get(row.equipment_id), row, cfg)
@@ -88,7 +101,7 @@ def validate_alerts(
             status = "needs_investigation"  # a stop also explains idle, flat or silent sensors
         elif fault_kinds:
             status = "suspected_false_positive"
-        elif len(recent) or q < cfg.min_data_quality:
+        elif len(recent) or warmup is not None or q < cfg.min_data_quality:
             status = "needs_investigation"
         elif others and persistent:
             status = "credible"

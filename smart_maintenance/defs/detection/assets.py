@@ -14,6 +14,9 @@ import pyarrow as pa
 
 from smart_maintenance import artifacts, lake, schemas
 from smart_maintenance.config import DataRoot
+from smart_maintenance.defs.detection.loading import (
+    READING_COLUMNS, hot_scores_by_equipment, load_resets, read_readings, readings_by_equipment, rebaselines_for,
+)  # fmt: skip
 from smart_maintenance.defs.detection.resources import DetectionResource
 from smart_maintenance.defs.metadata import OWNERS, column_schema, markdown_table
 from smart_maintenance.defs.partitions import daily, days_in, weekly
@@ -22,14 +25,18 @@ from smart_maintenance.detection import (
     Models, build_alerts, check_alert_rate, check_no_credible_from_faulty_sensor, check_scored_once,
     check_scores_in_range, fit_models, score_readings, validate_alerts,
 )  # fmt: skip
+from smart_maintenance.detection.alerts import ALERT_COLUMNS
 from smart_maintenance.detection.config import DetectionConfig
-from smart_maintenance.detection.retraining import training_days, week_of
+from smart_maintenance.detection.models import fit_models_by_equipment
+from smart_maintenance.detection.resets import applicable_resets, resets_fingerprint
+from smart_maintenance.detection.retraining import training_days, week_of, week_resets
+from smart_maintenance.detection.scoring import scored_versions
 from smart_maintenance.reference import read_reference
 
 GROUP = "detection"
 TRAINING_WEEKS = math.ceil(DetectionConfig().baseline.training_window / timedelta(weeks=1))
 HISTORY_DAYS = 14  # how far back scoring looks for each sensor's `lookback_readings` earlier readings
-READING_COLUMNS = ["timestamp", "equipment_id", "sensor_id", "value", "sensor_type"]
+RESETS_METADATA, ROOT_METADATA = "resets_by_week", "data_root"
 
 # Recompute a day as soon as its readings (or its week's model) changed, for any day, not only the
 # latest time window (historical files are normal here), once its model exists.
@@ -59,40 +66,35 @@ def load_models(root: DataRoot, week: str, config: DetectionConfig) -> Models:
     return fit_models(pd.DataFrame(columns=READING_COLUMNS), config, as_of=as_of)
 
 
-def read_readings(root: DataRoot, days: list[str], per_sensor_limit: int | None = None) -> pd.DataFrame:
-    """Readings of some days (optionally only the latest `per_sensor_limit` of each sensor)."""
-    files = lake.partition_files(root.lake, "sensor_readings", "date", days)
-    if not files:
-        return pd.DataFrame({c: pd.Series(dtype="datetime64[us, UTC]" if c == "timestamp" else object)
-                             for c in READING_COLUMNS})
-    limit = (f" QUALIFY row_number() OVER (PARTITION BY equipment_id, sensor_id ORDER BY timestamp DESC) <= {per_sensor_limit}"
-             if per_sensor_limit else "")
-    sql = f"SELECT {', '.join(READING_COLUMNS)} FROM {lake.files_sql(files)}{limit}"
-    return lake.connect().sql(sql).df()
-
-
 @dg.asset(
     partitions_def=weekly,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[dg.AssetDep("sensor_readings", partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-TRAINING_WEEKS, end_offset=-1))],
+    deps=[dg.AssetDep("sensor_readings", partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-TRAINING_WEEKS, end_offset=-1)),
+          "maintenance_events"],
     group_name=GROUP,
     kinds={"scikitlearn", "duckdb"},
     owners=OWNERS,
 )
 def detection_models(context: dg.AssetExecutionContext, data_root: DataRootResource, detection: DetectionResource):
     """Per-sensor robust baselines and a per-equipment multivariate model (Hotelling T² on smoothed,
-    standardised sensor features), fitted for week W on the readings of the weeks before W. Refitted
-    when those readings change (the `model_sensor` watches), never on a micro-batch of week W itself."""
+    standardised sensor features), fitted for week W on the readings of the weeks before W; a sensor
+    repaired in that window learns only from its readings after the repair. Refitted when those readings
+    change, or when a repair event of W or its training weeks arrives (the `model_sensor` watches), never
+    on a micro-batch of week W itself."""
     root, config = data_root.get(), detection.config()
     sensors = read_reference(root.reference, "sensors").to_pandas()
+    resets = load_resets(root, config)
     fitted = []
     week = context.partition_time_window.start
     while week < context.partition_time_window.end:
         key = week.date().isoformat()
-        history = read_readings(root, training_days(key, TRAINING_WEEKS), config.baseline.max_training_readings)
-        models = fit_models(history, config, as_of=pd.Timestamp(week) - pd.Timedelta(microseconds=1), sensors=sensors)
+        # One equipment at a time from the lake: the same models as fitting all readings at once (issue 8).
+        chunks = readings_by_equipment(root, training_days(key, TRAINING_WEEKS))
+        models = fit_models_by_equipment(chunks, config, as_of=pd.Timestamp(week) - pd.Timedelta(microseconds=1),
+                                         sensors=sensors, resets=resets)
         artifacts.save(model_path(root, key), models)
-        fitted.append({"week": key, **models.metadata()})
+        fitted.append({"week": key, **models.metadata(),
+                       "resets": resets_fingerprint(week_resets(resets, key, TRAINING_WEEKS))})
         week += timedelta(weeks=1)
     last = fitted[-1]
     return dg.MaterializeResult(metadata={
@@ -103,6 +105,9 @@ def detection_models(context: dg.AssetExecutionContext, data_root: DataRootResou
         "models": markdown_table([{k: m[k] for k in ("week", "version", "train_start", "train_end", "n_readings",
                                                       "n_sensors", "n_equipment_models")} for m in fitted]),
         "path": dg.MetadataValue.path(str(model_path(root, last["week"]))),
+        # What the model sensor compares with the lake to refit a week when a repair event arrives late.
+        RESETS_METADATA: dg.MetadataValue.json({m["week"]: m["resets"] for m in fitted}),
+        ROOT_METADATA: str(root.root),
     })
 
 
@@ -125,13 +130,17 @@ def detection_models(context: dg.AssetExecutionContext, data_root: DataRootResou
 def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResource, detection: DetectionResource):
     """One row per reading: each detector's calibrated score (deviation from the sensor's baseline, rate
     of change, stuck value, gap, out of range, multivariate), the ensemble `anomaly_score` (0..1, 0.5 =
-    decision boundary) and `is_anomaly` (threshold per sensor type). Causal: uses only earlier readings."""
+    decision boundary) and `is_anomaly` (threshold per sensor type). Causal: uses only earlier readings.
+    After a repair (corrective repair, replacement) a sensor is judged against a baseline re-learned from
+    its readings after the repair."""
     root, config = data_root.get(), detection.config()
     days = days_in(context.partition_time_window)
     first = datetime.fromisoformat(days[0])
     history = read_readings(root, [(first - timedelta(days=i)).date().isoformat() for i in range(HISTORY_DAYS, 0, -1)],
                             config.lookback_readings)
+    resets = load_resets(root, config)
     models: dict[str, Models] = {}
+    rebaselines: dict[str, pd.DataFrame | None] = {}
     n_readings = n_scores = n_anomalies = 0
     scored_ok, range_ok, problems = True, True, []
     for day in days:
@@ -142,7 +151,9 @@ def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResourc
         week = week_of(day)
         if week not in models:
             models[week] = load_models(root, week, config)
-        scores = _score_day(root, day, readings, history, models[week], config)
+            applicable = applicable_resets(resets, models[week], until=pd.Timestamp(week, tz="UTC") + timedelta(weeks=1))
+            rebaselines[week] = rebaselines_for(root, applicable, applicable, days[-1], config)
+        scores = _score_day(root, day, readings, history, models[week], config, rebaselines[week])
         table = pa.Table.from_pandas(scores[schemas.ANOMALY_SCORES.names], schema=schemas.ANOMALY_SCORES, preserve_index=False)
         lake.write_partition(root.lake, "anomaly_scores", "date", day, table)
         once, once_meta = check_scored_once(readings, scores)
@@ -156,6 +167,7 @@ def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResourc
         "dagster/row_count": n_scores, "days": len(days), "anomalies": n_anomalies,
         "anomaly_rate": round(n_anomalies / n_scores, 5) if n_scores else 0.0,
         "model_versions": ", ".join(sorted(m.version for m in models.values())) or "none",
+        "rebaselined_sensors": sum(int(r["sensor_id"].notna().sum()) for r in rebaselines.values() if r is not None),
     })
     yield dg.AssetCheckResult(check_name="scored_exactly_once", passed=scored_ok,
                               metadata={"readings": n_readings, "scores": n_scores, "problems": markdown_table(problems)})
@@ -163,11 +175,12 @@ def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResourc
 
 
 def _score_day(root: DataRoot, day: str, readings: pd.DataFrame, history: pd.DataFrame, models: Models,
-               config: DetectionConfig) -> pd.DataFrame:
-    """Scores of a day's readings. When the day was scored before with the same model and its readings
-    only grew at the end (the usual micro-batch), only the new readings are scored, with everything
-    before them as history: scoring is causal, so the result equals a full re-score, at a fraction of
-    the cost. Late or corrected readings inside the scored span mean a full re-score."""
+               config: DetectionConfig, rebaselines: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Scores of a day's readings. When the day was scored before with the same model (and the same
+    re-baselines after repairs) and its readings only grew at the end (the usual micro-batch), only the
+    new readings are scored, with everything before them as history: scoring is causal, so the result
+    equals a full re-score, at a fraction of the cost. Late or corrected readings inside the scored
+    span, or a repair event learned since, mean a full re-score."""
     path = lake.partition_file(root.lake, "anomaly_scores", "date", day)
     if path is not None:
         existing = lake.connect().sql(f"SELECT * EXCLUDE (date) FROM {lake.files_sql([path])}").df()
@@ -175,26 +188,17 @@ def _score_day(root: DataRoot, day: str, readings: pd.DataFrame, history: pd.Dat
         key = ["equipment_id", "sensor_id", "timestamp"]
         old = readings[readings["timestamp"] <= cut].sort_values(key, kind="stable")
         existing = existing.sort_values(key, kind="stable").reset_index(drop=True)
-        unchanged = (len(old) == len(existing) and set(existing["model_version"]) == {models.version}
+        unchanged = (len(old) == len(existing)
                      and (old[key].to_numpy() == existing[key].to_numpy()).all()
-                     and (old["value"].to_numpy() == existing["value"].to_numpy()).all())
+                     and (old["value"].to_numpy() == existing["value"].to_numpy()).all()
+                     and (existing["model_version"].to_numpy() == scored_versions(existing, models, rebaselines)).all())
         if unchanged:
             new = readings[readings["timestamp"] > cut]
             if len(new) == 0:
                 return existing
             earlier = pd.concat([history, old]).groupby(["equipment_id", "sensor_id"]).tail(config.lookback_readings)
-            return pd.concat([existing, score_readings(new, earlier, models, config)], ignore_index=True)
-    return score_readings(readings, history, models, config)
-
-
-def _hot_scores(root: DataRoot) -> pd.DataFrame:
-    """Score rows of every equipment-day holding at least one anomaly (what alerts and their validation need)."""
-    scan = lake.scan_sql(root.lake, "anomaly_scores")
-    return lake.connect().sql(
-        f"""WITH s AS (SELECT * FROM {scan}),
-                 hot AS (SELECT DISTINCT equipment_id, date FROM s WHERE is_anomaly)
-            SELECT s.* EXCLUDE (date) FROM s JOIN hot USING (equipment_id, date)"""
-    ).df()
+            return pd.concat([existing, score_readings(new, earlier, models, config, rebaselines)], ignore_index=True)
+    return score_readings(readings, history, models, config, rebaselines)
 
 
 @dg.asset(
@@ -222,16 +226,22 @@ def alerts(context: dg.AssetExecutionContext, data_root: DataRootResource, detec
         yield dg.AssetCheckResult(check_name="alert_rate", passed=True)
         yield dg.AssetCheckResult(check_name="no_credible_alert_from_faulty_sensor", passed=True)
         return
-    scores = _hot_scores(root)
     equipment = read_reference(root.reference, "equipment").to_pandas()
     events = lake.read_dataset(root.lake, "maintenance_events").to_pandas() if lake.has_data(root.lake, "maintenance_events") else None
-    found = build_alerts(scores, config, equipment)
+    resets = load_resets(root, config)
     con = lake.connect()
     last = con.sql(f"SELECT equipment_id, sensor_id, max(timestamp) AS last FROM {lake.scan_sql(root.lake, 'anomaly_scores')} GROUP BY ALL").df()
-    if len(found):
-        found = found.merge(last, on=["equipment_id", "sensor_id"], how="left")
-        found["is_open"] = found["ended_at"] == found["last"]  # open only if anomalous at the sensor's last reading
-        found = validate_alerts(found.drop(columns=["last"]), scores, events, config)
+    last_day = last["last"].max().date().isoformat() if len(last) else None
+    parts = []
+    # Episodes, corroboration and operating state never cross equipment: one equipment's scores at a time.
+    for scores in hot_scores_by_equipment(root):
+        found = build_alerts(scores, config, equipment)
+        if len(found):
+            found = found.merge(last, on=["equipment_id", "sensor_id"], how="left")
+            found["is_open"] = found["ended_at"] == found["last"]  # open only if anomalous at the sensor's last reading
+            warmups = _warmups(root, resets, found, last_day, config)
+            parts.append(validate_alerts(found.drop(columns=["last"]), scores, events, config, warmups))
+    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ALERT_COLUMNS)
     table = pa.Table.from_pandas(found.reindex(columns=schemas.ALERTS.names), schema=schemas.ALERTS, preserve_index=False)
     lake.write_dataset(root.lake, "alerts", table)
     equipment_days = con.sql(f"SELECT DISTINCT equipment_id, CAST(date AS TIMESTAMPTZ) AS timestamp FROM {lake.scan_sql(root.lake, 'anomaly_scores')}").df()
@@ -261,6 +271,19 @@ def alerts(context: dg.AssetExecutionContext, data_root: DataRootResource, detec
                                         "alert_ids": ", ".join(faulty_meta["alert_ids"]) or "none"})
 
 
+def _warmups(root: DataRoot, resets: pd.DataFrame, found: pd.DataFrame, last_day: str, config: DetectionConfig):
+    """Re-baselines of one equipment's resets, for the warm-up windows its alerts may have started in
+    (only resets followed by an alert of a sensor they reset within `resets.max_duration` are read)."""
+    equipment_id = found["equipment_id"].iat[0]
+    own = resets[resets["equipment_id"] == equipment_id]
+    if len(own) == 0:
+        return None
+    near = [any(((found["sensor_id"] == r.sensor_id) | (not isinstance(r.sensor_id, str))) & (found["started_at"] >= r.reset_at)
+                & (found["started_at"] <= r.reset_at + config.resets.max_duration))
+            for r in own.itertuples(index=False)]
+    return rebaselines_for(root, own, own[near], last_day, config)
+
+
 ASSETS = [detection_models, anomaly_scores, alerts]
 
 
@@ -279,8 +302,8 @@ def sensor_drift(data_root: DataRootResource, detection: DetectionResource) -> d
     if not days:
         return dg.AssetCheckResult(passed=True, description="no readings", metadata={"sensors_judged": 0})
     last = datetime.fromisoformat(days[-1])
-    window = lambda lo, hi: [(last - timedelta(days=i)).date().isoformat() for i in range(hi - 1, lo - 1, -1)]  # noqa: E731
-    sample = lambda ds: _sample(root, ds)  # noqa: E731
+    window = lambda lo, hi: [(last - timedelta(days=i)).date().isoformat() for i in range(hi - 1, lo - 1, -1)]
+    sample = lambda ds: _sample(root, ds)
     recent, reference = sample(window(0, DRIFT_RECENT_DAYS)), sample(window(DRIFT_RECENT_DAYS, DRIFT_RECENT_DAYS + TRAINING_WEEKS * 7))
     passed, meta = check_drift(reference, recent, config)
     return dg.AssetCheckResult(
