@@ -24,7 +24,7 @@ def greedy_placements(problem: Problem, order: str = "edd") -> dict[str, tuple[s
     for job in sorted(problem.jobs, key=key):
         best = None
         for o in job.options:
-            s = _earliest_fit(booked.get((o.tech, o.window), []), o.earliest, o.latest, job.duration)
+            s = earliest_fit(booked.get((o.tech, o.window), []), o.earliest, o.latest, job.duration)
             if s is not None and (best is None or (s + job.duration, o.tech) < (best[0] + job.duration, best[1].tech)):
                 best = (s, o)
         if best is not None:
@@ -34,7 +34,7 @@ def greedy_placements(problem: Problem, order: str = "edd") -> dict[str, tuple[s
     return placed
 
 
-def _earliest_fit(busy: list[tuple[int, int]], earliest: int, latest: int, duration: int) -> int | None:
+def earliest_fit(busy: list[tuple[int, int]], earliest: int, latest: int, duration: int) -> int | None:
     """First start in [earliest, latest] such that [start, start + duration) misses every busy interval."""
     s = earliest
     for a, b in busy:
