@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smart_maintenance.reporting.palette import STATUS_COLORS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def alerts_png(summary: dict[str, Any], width_in: float = 5.0, height_in: float = 2.2, dpi: int = 80) -> bytes:
@@ -46,7 +49,7 @@ def markdown_image(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
-def stacked_bars_png(counts: "pd.DataFrame", index: str, stack: str, value: str, title: str,
+def stacked_bars_png(counts: pd.DataFrame, index: str, stack: str, value: str, title: str,
                      width_in: float = 5.0, height_in: float = 2.2, dpi: int = 80) -> bytes:
     """Stacked bars of `value` per `index`, one colour per `stack` (e.g. alerts per day by validation status)."""
     import matplotlib
