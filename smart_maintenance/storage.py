@@ -49,8 +49,12 @@ def location(text: str | os.PathLike) -> Path:
     from upath import UPath  # fsspec machinery only when a remote root is used
 
     protocol = text.split("://", 1)[0]
-    path = UPath(text.rstrip("/"), **_STORAGE_OPTIONS.get(protocol, {}))
-    _registered.setdefault(protocol, path.fs)
+    options = dict(_STORAGE_OPTIONS.get(protocol, {}))
+    if protocol == "s3" and os.environ.get("AWS_ENDPOINT_URL"):
+        # Part of fsspec's instance-cache key: a changed endpoint gets its own client, not a cached one.
+        options["endpoint_url"] = os.environ["AWS_ENDPOINT_URL"]
+    path = UPath(text.rstrip("/"), **options)
+    _registered[protocol] = path.fs
     return path
 
 

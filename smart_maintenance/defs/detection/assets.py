@@ -39,15 +39,19 @@ HISTORY_DAYS = 14  # how far back scoring looks for each sensor's `lookback_read
 RESETS_METADATA, ROOT_METADATA = "resets_by_week", "data_root"
 
 # Recompute a day as soon as its readings (or its week's model) changed, for any day, not only the
-# latest time window (historical files are normal here), once its model exists.
+# latest time window (historical files are normal here), once its model exists. "Since last handled":
+# an update seen while another input was still being computed is remembered until the asset is
+# requested (or updated), not forgotten at the next tick (that lost the alerts of a micro-batch whose
+# two days were scored by two runs).
+DEPS_UPDATED = dg.AutomationCondition.any_deps_updated().since_last_handled().with_label("a dep updated since last handled")
 ON_NEW_DATA = (
-    dg.AutomationCondition.any_deps_updated()
+    DEPS_UPDATED
     & ~dg.AutomationCondition.any_deps_missing()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("on new data")
 ON_ANY_UPDATE = (
-    dg.AutomationCondition.any_deps_updated()
+    DEPS_UPDATED
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("on any upstream update")

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from smart_maintenance import artifacts, lake, schemas
 from smart_maintenance.config import DataRoot
-from smart_maintenance.defs.detection.assets import ON_NEW_DATA
+from smart_maintenance.defs.detection.assets import ON_ANY_UPDATE, ON_NEW_DATA
 from smart_maintenance.defs.metadata import OWNERS, column_schema, markdown_table
 from smart_maintenance.defs.partitions import daily, days_in
 from smart_maintenance.defs.resources import DataRootResource
@@ -113,8 +113,7 @@ def _forecast_day(root: DataRoot, day: str, grid: pd.DataFrame, sensors: pd.Data
 
 @dg.asset(
     deps=["sensor_readings", "maintenance_events", "equipment", "sensors"],
-    automation_condition=dg.AutomationCondition.any_deps_updated() & ~dg.AutomationCondition.in_progress()
-    & ~dg.AutomationCondition.any_deps_in_progress(),
+    automation_condition=ON_ANY_UPDATE,
     group_name=GROUP, kinds={"scikitlearn", "prophet", "duckdb"}, owners=OWNERS,
 )
 def rul_models(data_root: DataRootResource) -> dg.MaterializeResult:
