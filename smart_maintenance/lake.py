@@ -50,8 +50,11 @@ def write_partition(lake: Path, dataset: str, key: str, value: str, table: pa.Ta
 
 def _replace(target: Path, table: pa.Table, fsync: bool) -> Path:
     if storage.is_remote(target):
-        with target.open("wb") as fh:  # one object, visible only once complete
-            pq.write_table(table, fh, compression="zstd")
+        # Serialised first, then one PUT: a failure while encoding never uploads part of a file (an
+        # fsspec file closed by an exception would still commit what it had).
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        target.write_bytes(sink.getvalue().to_pybytes())
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{DATA_FILE}.tmp-{uuid.uuid4().hex}")
