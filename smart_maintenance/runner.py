@@ -99,13 +99,17 @@ def _refresh_downstream(root: DataRoot, defs: dg.Definitions, instance: dg.Dagst
     from smart_maintenance.detection.retraining import contiguous_ranges, days_to_score
 
     job = defs.resolve_implicit_global_asset_job_def()
+    graph = defs.resolve_asset_graph()
 
     def materialize(step: str, key: str, ranges: list[tuple[str, str]] | None = None) -> None:
         started, ok = time.perf_counter(), True
+        # The asset and its own checks; the drift check (a check of anomaly_scores with its own cadence)
+        # runs once below, not with every range of scores.
+        checks = {c for c in graph.asset_check_keys if c.asset_key == dg.AssetKey(key) and c != DRIFT_CHECK}
+        subset = job.get_subset(asset_selection={dg.AssetKey(key)}, asset_check_selection=checks)
         for first, last in ranges if ranges is not None else [(None, None)]:
             tags = range_tags(first, last) if first else None
-            result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(key)], tags=tags,
-                                            run_config=loggers, raise_on_error=False)
+            result = subset.execute_in_process(instance=instance, tags=tags, run_config=loggers, raise_on_error=False)
             ok = ok and result.success
         count = f" ({len(ranges)} range{'s' * (len(ranges) != 1)})" if ranges else ""
         summary.runs.append((step + count, ok, time.perf_counter() - started))
@@ -128,11 +132,25 @@ def _refresh_downstream(root: DataRoot, defs: dg.Definitions, instance: dg.Dagst
                   "maintenance_requests", "technician_schedule")
         if any(latest_id(instance, k) > built for k in inputs):
             materialize("daily report", "daily_report", [(last_day, last_day)])
-    if days:
+    if _drift_due(instance, latest_ids(instance, "sensor_readings")):
         started = time.perf_counter()
         result = defs.resolve_job_def("drift_check").execute_in_process(instance=instance, run_config=loggers,
                                                                         raise_on_error=False)
         summary.runs.append(("drift check", result.success, time.perf_counter() - started))
+
+
+def _drift_due(instance: dg.DagsterInstance, readings: dict[str, int]) -> bool:
+    """The drift check compares the last week of readings with the four before it, as of the newest day:
+    run it when that day changed since its last evaluation (the daemon runs it daily), not after every
+    micro-batch of the same day."""
+    from smart_maintenance.defs.detection.assets import DRIFT_LAST_DAY
+
+    if not readings:
+        return False
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([DRIFT_CHECK]).get(DRIFT_CHECK)
+    evaluation = record.event.asset_check_evaluation if record is not None and record.event is not None else None
+    last_day = evaluation.metadata.get(DRIFT_LAST_DAY) if evaluation is not None else None
+    return last_day is None or last_day.value != max(readings)
 
 
 def _refresh_forecasts(instance: dg.DagsterInstance, materialize) -> None:
@@ -153,6 +171,7 @@ def _refresh_forecasts(instance: dg.DagsterInstance, materialize) -> None:
 
 
 REFERENCE_ASSETS = ("equipment", "sensors", "technicians")
+DRIFT_CHECK = dg.AssetCheckKey(dg.AssetKey("anomaly_scores"), "sensor_drift")
 
 
 def _reference_changed(root: DataRoot, instance: dg.DagsterInstance) -> bool:

@@ -428,10 +428,13 @@ def daemon_latency(sizes: Sizes, scratch: Path, timeout_s: float = 300.0, histor
                         seen["anomaly_scores"] = max(min(int(e["timestamp"]) for e in events if e["partition"] == d)
                                                      for d in days) / 1000
                 if seen["anomaly_scores"] is not None and (events := materialized("alerts", seen["anomaly_scores"] - 0.001)):
-                    seen["alerts"] = min(int(e["timestamp"]) for e in events) / 1000
+                    first_alerts = min(events, key=lambda e: int(e["timestamp"]))
+                    seen["alerts"] = int(first_alerts["timestamp"]) / 1000
             runs = graphql(port, RUNS_SINCE, {"after": dropped - 0.5})["runsOrError"].get("results", [])
+            alerts_job = next((r["pipelineName"] for r in runs if seen["alerts"] and r["runId"] == first_alerts["runId"]), None)
             wait_until(lambda: not active(), timeout_s, "the runs of the drop to finish", every=0.5)
             drop = {"drop": k, "readings": count, "days": days, "load_before": load_before, "load_after": load(),
+                    "alerts_job": alerts_job,
                     **{f"{asset}_s": round(t - dropped, 2) if t else None for asset, t in seen.items()},
                     "runs": sorted(({"job": r["pipelineName"], "status": r["status"],
                                      "assets": ",".join("/".join(a["path"]) for a in r.get("assetSelection") or []),
@@ -444,7 +447,7 @@ def daemon_latency(sizes: Sizes, scratch: Path, timeout_s: float = 300.0, histor
                   f"alerts {drop['alerts_s']} s ({len(drop['runs'])} runs), load {load_before}", flush=True)
             time.sleep(1)
     shutil.rmtree(root, ignore_errors=True)
-    return {"drops": drops, "warmup_s": warmup_s, "history_readings": history.readings,
+    return {"drops": drops, "warmup_s": warmup_s, "history_readings": history.readings, "history_end": first.isoformat(),
             "drop_spec": {"n_equipment": sizes.drop_equipment, "slots": slots, "interval_s": INTERVAL_S},
             **{f"{asset}_{q}": percentile([d[f"{asset}_s"] for d in drops], p)
                for asset in ("sensor_readings", "anomaly_scores", "alerts") for q, p in (("p50", 50), ("p95", 95))},

@@ -6,6 +6,7 @@ on the weeks before it) and the readings up to each reading.
 """
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -137,8 +138,35 @@ def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResourc
     decision boundary) and `is_anomaly` (threshold per sensor type). Causal: uses only earlier readings.
     After a repair (corrective repair, replacement) a sensor is judged against a baseline re-learned from
     its readings after the repair."""
-    root, config = data_root.get(), detection.config()
-    days = days_in(context.partition_time_window)
+    metadata, checks = score_days(data_root.get(), detection.config(), days_in(context.partition_time_window))
+    yield dg.MaterializeResult(metadata=metadata)
+    for check in checks:
+        yield check.result()
+
+
+@dataclass(frozen=True)
+class Check:
+    """One asset check's verdict, for the asset that computed it (a result) or for another run that did
+    the asset's work and reports it as an event (an evaluation: the ingest run's inline detection)."""
+
+    asset: str
+    name: str
+    passed: bool
+    metadata: dict
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+
+    def result(self) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(check_name=self.name, passed=self.passed, severity=self.severity, metadata=self.metadata)
+
+    def evaluation(self) -> dg.AssetCheckEvaluation:
+        return dg.AssetCheckEvaluation(asset_key=dg.AssetKey(self.asset), check_name=self.name, passed=self.passed,
+                                       severity=self.severity, metadata=self.metadata)
+
+
+def score_days(root: DataRoot, config: DetectionConfig, days: list[str]) -> tuple[dict, list[Check]]:
+    """Score some days (sorted, consecutive) and write their partitions: the work of `anomaly_scores`,
+    whichever run does it. A day is scored under its partition lock, so two runs scoring the same day
+    one after the other leave the scores of the readings the later one read."""
     first = datetime.fromisoformat(days[0])
     history = read_readings(root, [(first - timedelta(days=i)).date().isoformat() for i in range(HISTORY_DAYS, 0, -1)],
                             config.lookback_readings)
@@ -148,18 +176,19 @@ def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResourc
     n_readings = n_scores = n_anomalies = 0
     scored_ok, range_ok, problems = True, True, []
     for day in days:
-        readings = read_readings(root, [day])
-        if len(readings) == 0:
-            lake.write_partition(root.lake, "anomaly_scores", "date", day, schemas.ANOMALY_SCORES.empty_table())
-            continue
-        week = week_of(day)
-        if week not in models:
-            models[week] = load_models(root, week, config)
-            applicable = applicable_resets(resets, models[week], until=pd.Timestamp(week, tz="UTC") + timedelta(weeks=1))
-            rebaselines[week] = rebaselines_for(root, applicable, applicable, days[-1], config)
-        scores = _score_day(root, day, readings, history, models[week], config, rebaselines[week])
-        table = pa.Table.from_pandas(scores[schemas.ANOMALY_SCORES.names], schema=schemas.ANOMALY_SCORES, preserve_index=False)
-        lake.write_partition(root.lake, "anomaly_scores", "date", day, table)
+        with lake.partition_locks(root.lake, "anomaly_scores", [day]):
+            readings = read_readings(root, [day])
+            if len(readings) == 0:
+                lake.write_partition(root.lake, "anomaly_scores", "date", day, schemas.ANOMALY_SCORES.empty_table())
+                continue
+            week = week_of(day)
+            if week not in models:
+                models[week] = load_models(root, week, config)
+                applicable = applicable_resets(resets, models[week], until=pd.Timestamp(week, tz="UTC") + timedelta(weeks=1))
+                rebaselines[week] = rebaselines_for(root, applicable, applicable, days[-1], config)
+            scores = _score_day(root, day, readings, history, models[week], config, rebaselines[week])
+            table = pa.Table.from_pandas(scores[schemas.ANOMALY_SCORES.names], schema=schemas.ANOMALY_SCORES, preserve_index=False)
+            lake.write_partition(root.lake, "anomaly_scores", "date", day, table)
         once, once_meta = check_scored_once(readings, scores)
         in_range, range_meta = check_scores_in_range(scores)
         scored_ok, range_ok = scored_ok and once, range_ok and in_range
@@ -167,15 +196,17 @@ def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResourc
             problems.append({"day": day, **once_meta, "out_of_range": range_meta["out_of_range"]})
         n_readings, n_scores, n_anomalies = n_readings + len(readings), n_scores + len(scores), n_anomalies + int(scores["is_anomaly"].sum())
         history = pd.concat([history, readings]).groupby(["equipment_id", "sensor_id"]).tail(config.lookback_readings)
-    yield dg.MaterializeResult(metadata={
+    metadata = {
         "dagster/row_count": n_scores, "days": len(days), "anomalies": n_anomalies,
         "anomaly_rate": round(n_anomalies / n_scores, 5) if n_scores else 0.0,
         "model_versions": ", ".join(sorted(m.version for m in models.values())) or "none",
         "rebaselined_sensors": sum(int(r["sensor_id"].notna().sum()) for r in rebaselines.values() if r is not None),
-    })
-    yield dg.AssetCheckResult(check_name="scored_exactly_once", passed=scored_ok,
-                              metadata={"readings": n_readings, "scores": n_scores, "problems": markdown_table(problems)})
-    yield dg.AssetCheckResult(check_name="scores_in_range", passed=range_ok, metadata={"rows": n_scores})
+    }
+    return metadata, [
+        Check("anomaly_scores", "scored_exactly_once", scored_ok,
+              {"readings": n_readings, "scores": n_scores, "problems": markdown_table(problems)}),
+        Check("anomaly_scores", "scores_in_range", range_ok, {"rows": n_scores}),
+    ]
 
 
 def _score_day(root: DataRoot, day: str, readings: pd.DataFrame, history: pd.DataFrame, models: Models,
@@ -223,13 +254,54 @@ def alerts(context: dg.AssetExecutionContext, data_root: DataRootResource, detec
     """Episodes of consecutive anomalous readings per sensor, with a stable `alert_id`, severity (score,
     persistence, equipment criticality) and the validation agents' verdict: `validation_status`
     (credible / needs_investigation / suspected_false_positive) with human-readable reasons."""
-    root, config = data_root.get(), detection.config()
-    if not lake.has_data(root.lake, "anomaly_scores"):
-        lake.write_dataset(root.lake, "alerts", schemas.ALERTS.empty_table())
-        yield dg.MaterializeResult(metadata={"dagster/row_count": 0})
-        yield dg.AssetCheckResult(check_name="alert_rate", passed=True)
-        yield dg.AssetCheckResult(check_name="no_credible_alert_from_faulty_sensor", passed=True)
-        return
+    metadata, checks = refresh_alerts(data_root.get(), detection.config())
+    yield dg.MaterializeResult(metadata=metadata)
+    for check in checks:
+        yield check.result()
+
+
+def refresh_alerts(root: DataRoot, config: DetectionConfig) -> tuple[dict, list[Check]]:
+    """Rebuild the alerts from every score in the lake and write them: the work of `alerts`, whichever
+    run does it. Under one lock from reading the scores to writing the alerts: of two runs refreshing at
+    once, the later reads the scores the earlier wrote, never the other way round."""
+    with lake.partition_locks(root.lake, "alerts", ["all"]):
+        if not lake.has_data(root.lake, "anomaly_scores"):
+            lake.write_dataset(root.lake, "alerts", schemas.ALERTS.empty_table())
+            return {"dagster/row_count": 0}, [Check("alerts", "alert_rate", True, {}, dg.AssetCheckSeverity.WARN),
+                                              Check("alerts", "no_credible_alert_from_faulty_sensor", True, {})]
+        found = _build_all_alerts(root, config)
+        table = pa.Table.from_pandas(found.reindex(columns=schemas.ALERTS.names), schema=schemas.ALERTS, preserve_index=False)
+        lake.write_dataset(root.lake, "alerts", table)
+    con = lake.connect()
+    equipment_days = con.sql(f"SELECT DISTINCT equipment_id, CAST(date AS TIMESTAMPTZ) AS timestamp FROM {lake.scan_sql(root.lake, 'anomaly_scores')}").df()
+    rate_ok, rate_meta = check_alert_rate(found, equipment_days, config)
+    faulty_ok, faulty_meta = check_no_credible_from_faulty_sensor(found)
+    by = found.groupby(["severity", "validation_status"]).size().reset_index(name="alerts").to_dict("records") if len(found) else []
+    chart = {}
+    if len(found):
+        from smart_maintenance.reporting.png import markdown_image, stacked_bars_png
+
+        per_day = found.assign(day=found["started_at"].dt.date).groupby(["day", "validation_status"]).size().reset_index(name="n")
+        per_day = per_day[per_day["day"] >= per_day["day"].max() - timedelta(days=13)]
+        chart = {"alerts_per_day": dg.MetadataValue.md(markdown_image(
+            stacked_bars_png(per_day, "day", "validation_status", "n", "alerts started per day (last 14 days)"), "alerts per day"))}
+    metadata = {
+        **chart,
+        "dagster/row_count": len(found),
+        "credible": int((found["validation_status"] == "credible").sum()) if len(found) else 0,
+        "open": int(found["is_open"].sum()) if len(found) else 0,
+        "by_severity_and_status": markdown_table(by),
+    }
+    return metadata, [
+        Check("alerts", "alert_rate", rate_ok,
+              {k: v for k, v in rate_meta.items() if not isinstance(v, (list, dict))}
+              | {"top_offenders": markdown_table(rate_meta["top_offenders"])}, dg.AssetCheckSeverity.WARN),
+        Check("alerts", "no_credible_alert_from_faulty_sensor", faulty_ok,
+              {"violations": faulty_meta["violations"], "alert_ids": ", ".join(faulty_meta["alert_ids"]) or "none"}),
+    ]
+
+
+def _build_all_alerts(root: DataRoot, config: DetectionConfig) -> pd.DataFrame:
     equipment = read_reference(root.reference, "equipment").to_pandas()
     events = lake.read_dataset(root.lake, "maintenance_events").to_pandas() if lake.has_data(root.lake, "maintenance_events") else None
     resets = load_resets(root, config)
@@ -245,34 +317,7 @@ def alerts(context: dg.AssetExecutionContext, data_root: DataRootResource, detec
             found["is_open"] = found["ended_at"] == found["last"]  # open only if anomalous at the sensor's last reading
             warmups = _warmups(root, resets, found, last_day, config)
             parts.append(validate_alerts(found.drop(columns=["last"]), scores, events, config, warmups))
-    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ALERT_COLUMNS)
-    table = pa.Table.from_pandas(found.reindex(columns=schemas.ALERTS.names), schema=schemas.ALERTS, preserve_index=False)
-    lake.write_dataset(root.lake, "alerts", table)
-    equipment_days = con.sql(f"SELECT DISTINCT equipment_id, CAST(date AS TIMESTAMPTZ) AS timestamp FROM {lake.scan_sql(root.lake, 'anomaly_scores')}").df()
-    rate_ok, rate_meta = check_alert_rate(found, equipment_days, config)
-    faulty_ok, faulty_meta = check_no_credible_from_faulty_sensor(found)
-    by = found.groupby(["severity", "validation_status"]).size().reset_index(name="alerts").to_dict("records") if len(found) else []
-    chart = {}
-    if len(found):
-        from smart_maintenance.reporting.png import markdown_image, stacked_bars_png
-
-        per_day = found.assign(day=found["started_at"].dt.date).groupby(["day", "validation_status"]).size().reset_index(name="n")
-        per_day = per_day[per_day["day"] >= per_day["day"].max() - timedelta(days=13)]
-        chart = {"alerts_per_day": dg.MetadataValue.md(markdown_image(
-            stacked_bars_png(per_day, "day", "validation_status", "n", "alerts started per day (last 14 days)"), "alerts per day"))}
-    yield dg.MaterializeResult(metadata={
-        **chart,
-        "dagster/row_count": len(found),
-        "credible": int((found["validation_status"] == "credible").sum()) if len(found) else 0,
-        "open": int(found["is_open"].sum()) if len(found) else 0,
-        "by_severity_and_status": markdown_table(by),
-    })
-    yield dg.AssetCheckResult(check_name="alert_rate", passed=rate_ok, severity=dg.AssetCheckSeverity.WARN,
-                              metadata={k: v for k, v in rate_meta.items() if not isinstance(v, (list, dict))}
-                              | {"top_offenders": markdown_table(rate_meta["top_offenders"])})
-    yield dg.AssetCheckResult(check_name="no_credible_alert_from_faulty_sensor", passed=faulty_ok,
-                              metadata={"violations": faulty_meta["violations"],
-                                        "alert_ids": ", ".join(faulty_meta["alert_ids"]) or "none"})
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ALERT_COLUMNS)
 
 
 def _warmups(root: DataRoot, resets: pd.DataFrame, found: pd.DataFrame, last_day: str, config: DetectionConfig):
@@ -292,6 +337,7 @@ ASSETS = [detection_models, anomaly_scores, alerts]
 
 
 DRIFT_RECENT_DAYS, DRIFT_SAMPLE = 7, 2000
+DRIFT_LAST_DAY = "last_day"  # the newest day with readings when the check ran (its windows end there)
 
 
 @dg.asset_check(asset=anomaly_scores, name="sensor_drift",
@@ -313,7 +359,7 @@ def sensor_drift(data_root: DataRootResource, detection: DetectionResource) -> d
     return dg.AssetCheckResult(
         passed=passed, severity=dg.AssetCheckSeverity.WARN,
         description=f"{len(meta['drifted'])} of {meta['sensors_judged']} sensors drifted (KS > {meta['ks_max']})",
-        metadata={"sensors_judged": meta["sensors_judged"], "drifted_sensors": len(meta["drifted"]),
+        metadata={DRIFT_LAST_DAY: days[-1], "sensors_judged": meta["sensors_judged"], "drifted_sensors": len(meta["drifted"]),
                   "drifted": markdown_table([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in d.items()}
                                              for d in meta["drifted"]])})
 

@@ -7,6 +7,7 @@ runs and a file's content is ingested once.
 
 
 import time
+import traceback
 from collections import Counter
 from datetime import datetime, timezone
 
@@ -15,6 +16,7 @@ from pydantic import Field
 
 from smart_maintenance import lake
 from smart_maintenance.config import DataRoot
+from smart_maintenance.defs.detection.resources import DetectionResource
 from smart_maintenance.defs.ingestion.checks import FRESHNESS_HOURS, to_evaluation
 from smart_maintenance.defs.metadata import markdown_table
 from smart_maintenance.defs.resources import DataRootResource, IngestSettingsResource
@@ -31,6 +33,9 @@ class IngestConfig(dg.Config):
                                         description="With no file list, pending files changed more recently than this wait "
                                                     "for the next batch (they may still be being written).")
     now: str = Field(default="", description="ISO time taken as 'now' (future-timestamp rule). Empty: the wall clock.")
+    detect: bool = Field(default=True,
+                         description="Also score the batch's days and refresh the alerts in this run when their weekly "
+                                     "models are current (one run per micro-batch). Off: the automation does it.")
 
 
 def pending_files(root: DataRoot, min_age_seconds: float, now_ns: int | None = None) -> list[str]:
@@ -43,7 +48,7 @@ def pending_files(root: DataRoot, min_age_seconds: float, now_ns: int | None = N
 @dg.op(description="Read, validate and merge a batch of landing files into the lake; archive or reject each file.",
        retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL))
 def ingest_landing_files(context: dg.OpExecutionContext, config: IngestConfig, data_root: DataRootResource,
-                         ingest_settings: IngestSettingsResource) -> None:
+                         ingest_settings: IngestSettingsResource, detection: DetectionResource) -> None:
     root = data_root.get()
     now = datetime.fromisoformat(config.now) if config.now else datetime.now(timezone.utc)
     for event in reannouncements(root, context.instance, context.run_id):
@@ -56,12 +61,37 @@ def ingest_landing_files(context: dg.OpExecutionContext, config: IngestConfig, d
     result = ingest_batch(root, files, now=now, batch_id=context.run_id, settings=ingest_settings.settings(),
                           run_id=context.run_id)
     elapsed = time.perf_counter() - started
-    for event in batch_events(root, result, now, elapsed):
+    events = batch_events(root, result, now, elapsed)
+    if config.detect:
+        events += inline_detection(context, root, result, detection)
+    # Materializations first, in dependency order, then the check evaluations: logged back to back, so an
+    # automation tick sees the batch's readings and the results computed from them updated together.
+    for event in sorted(events, key=lambda e: isinstance(e, dg.AssetCheckEvaluation)):
         context.log_event(event)
     for f in result.files:
         if f.status == "rejected":
             context.log.warning(f"Rejected {f.source_file}: {f.reason}")
     context.log.info(summary_line(result))
+
+
+def inline_detection(context: dg.OpExecutionContext, root: DataRoot, result: BatchResult,
+                     detection: DetectionResource) -> list:
+    """Events of scoring the batch's days and refreshing the alerts in this run (defs/detection/inline.py).
+    An error here loses nothing: it is logged, and the automation does the work from the batch's
+    materializations, as it does for days this run leaves alone."""
+    from smart_maintenance.defs.detection.inline import days_to_score_inline, detect_inline
+
+    try:
+        days = days_to_score_inline(context.instance, root, result.partitions, result.kinds)
+        if not days:
+            return []
+        started = time.perf_counter()
+        events = detect_inline(root, detection.config(), days)
+        context.log.info(f"Scored {len(days)} day(s) and refreshed the alerts in {time.perf_counter() - started:.2f} s.")
+        return events
+    except Exception:  # noqa: BLE001 - an optimisation: its failure must not fail the batch
+        context.log.warning("Inline detection failed; the automation will score the batch:\n" + traceback.format_exc())
+        return []
 
 
 REANNOUNCE_BATCHES = 500  # the most recent batches are the ones a crash can have left unannounced

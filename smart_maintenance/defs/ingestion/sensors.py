@@ -22,7 +22,7 @@ def _run_failed(instance: dg.DagsterInstance, run_key: str) -> bool:
     return bool(runs) and runs[0].status in FAILED
 
 
-@dg.sensor(job=ingest_landing_job, minimum_interval_seconds=3, default_status=dg.DefaultSensorStatus.RUNNING,
+@dg.sensor(job=ingest_landing_job, minimum_interval_seconds=1, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches ingestion for files in landing/ once they stopped changing. A file is handed to "
                        "exactly one run; if that run fails, the file is handed out again.")
 def landing_sensor(context: dg.SensorEvaluationContext, data_root: DataRootResource,
