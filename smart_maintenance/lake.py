@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import os
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -134,15 +135,34 @@ INGEST_MEMORY_LIMIT = os.environ.get("SMART_MAINTENANCE_INGEST_MEMORY", "1GB")
 def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with UTC as session time zone (naive timestamps mean UTC in this project).
 
-    With `memory_limit`, DuckDB spills intermediate tables to a temp folder past it instead of growing
-    the process: ingestion uses it, so a 5M-reading file does not need 5 GB. (Queries whose *result* must
-    come back whole, e.g. into pandas, need their result to fit, so other readers keep DuckDB's default.)"""
-    con = storage.register(duckdb.connect())
-    con.execute("SET TimeZone='UTC'")
+    A connection to this process's shared in-memory database: opening a database costs ~9 ms, a cursor
+    on it ~0.1 ms, and a run opens dozens (every connection is its own session: time zone, temp tables
+    and registered frames are not shared).
+
+    With `memory_limit`, a database of its own, which spills intermediate tables to a temp folder past
+    the limit instead of growing the process: ingestion uses it, so a 5M-reading file does not need 5 GB.
+    (Queries whose *result* must come back whole, e.g. into pandas, need their result to fit, so other
+    readers keep DuckDB's default.)"""
     if memory_limit:
+        con = storage.register(duckdb.connect())
         spill = Path(tempfile.gettempdir()) / "smart-maintenance-duckdb"
         con.execute(f"SET memory_limit='{memory_limit}'; SET temp_directory='{spill}'")
+    else:
+        con = storage.register(_shared_database().cursor())
+    con.execute("SET TimeZone='UTC'")
     return con
+
+
+_DATABASES: dict[int, duckdb.DuckDBPyConnection] = {}  # by process id: a forked child opens its own
+_DATABASES_LOCK = threading.Lock()
+
+
+def _shared_database() -> duckdb.DuckDBPyConnection:
+    with _DATABASES_LOCK:
+        db = _DATABASES.get(os.getpid())
+        if db is None:
+            db = _DATABASES[os.getpid()] = duckdb.connect()
+        return db
 
 
 @contextlib.contextmanager

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from smart_maintenance.detection.config import DetectionConfig
-from smart_maintenance.detection.readings import KEY
+from smart_maintenance.detection.readings import KEY, text_values
 from smart_maintenance.detection.scoring import SCORE_COLUMNS
 
 READING_KEY = KEY + ["timestamp"]
@@ -93,6 +92,8 @@ def check_drift(reference: pd.DataFrame, recent: pd.DataFrame, config: Detection
     Fails when any sensor's KS statistic exceeds `drift_ks_max`; metadata lists the drifted sensors
     (the caller refits models for them or investigates).
     """
+    from scipy import stats  # ~0.4 s to import: only where drift is judged, not when Dagster loads the assets
+
     config = config or DetectionConfig()
     cfg = config.checks
     ref = {k: g["value"].dropna().to_numpy() for k, g in reference.groupby(KEY)}
@@ -115,8 +116,8 @@ def check_drift(reference: pd.DataFrame, recent: pd.DataFrame, config: Detection
 def _keys(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "equipment_id": frame["equipment_id"].astype(str).to_numpy(),
-            "sensor_id": frame["sensor_id"].astype(str).to_numpy(),
+            "equipment_id": text_values(frame["equipment_id"]),
+            "sensor_id": text_values(frame["sensor_id"]),
             "timestamp": pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True)).as_unit("us").asi8,
         }
     )

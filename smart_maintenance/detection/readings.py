@@ -11,6 +11,9 @@ import pandas as pd
 
 KEY = ["equipment_id", "sensor_id"]
 READING_COLUMNS = ["timestamp", "equipment_id", "sensor_id", "value", "sensor_type"]
+# The string dtype pandas gives text columns (Arrow-backed, NaN for missing), as read from the lake: such a
+# column is kept as it is; converting it to Python strings and back cost more than scoring it (issue 8).
+TEXT = pd.StringDtype(na_value=np.nan)
 
 
 def prepare_readings(readings: pd.DataFrame) -> pd.DataFrame:
@@ -21,17 +24,27 @@ def prepare_readings(readings: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "timestamp": _utc(readings["timestamp"]),
-            "equipment_id": readings["equipment_id"].astype(str).to_numpy(),
-            "sensor_id": readings["sensor_id"].astype(str).to_numpy(),
+            "equipment_id": text_values(readings["equipment_id"]),
+            "sensor_id": text_values(readings["sensor_id"]),
             "value": pd.to_numeric(readings["value"], errors="coerce").astype("float64").to_numpy(),
             "sensor_type": (
-                readings["sensor_type"].astype(object).where(readings["sensor_type"].notna(), None).to_numpy()
+                text_values(readings["sensor_type"], null_as_none=True)
                 if "sensor_type" in readings
                 else np.full(len(readings), None, dtype=object)
             ),
         }
     )
     return out.sort_values(["equipment_id", "sensor_id", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+def text_values(column: pd.Series, null_as_none: bool = False) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """A text column's values, for a new frame: kept as they are when already of the TEXT dtype, else as
+    Python strings (nulls as None with `null_as_none`, else NaN), which pandas infers as TEXT."""
+    if column.dtype == TEXT:
+        return column.array
+    if null_as_none:
+        return column.astype(object).where(column.notna(), None).to_numpy()
+    return column.astype(str).to_numpy()
 
 
 def _utc(ts: pd.Series) -> pd.Series:
@@ -53,11 +66,20 @@ def group_starts(sorted_keys: pd.DataFrame) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     new = np.ones(n, dtype=bool)
     for col in sorted_keys.columns:
-        v = sorted_keys[col].to_numpy()
+        v = labels(sorted_keys[col])
         new[1:] &= v[1:] == v[:-1]
     new = ~new
     new[0] = True
     return np.maximum.accumulate(np.where(new, np.arange(n), 0))
+
+
+def labels(column: pd.Series) -> np.ndarray:
+    """Values equal where the column's are: integer codes for TEXT (cheaper than Python strings), a null
+    equal to nothing (as NaN != NaN)."""
+    if column.dtype != TEXT:
+        return column.to_numpy()
+    codes = pd.factorize(column)[0]
+    return np.where(codes >= 0, codes, -1 - np.arange(len(codes)))
 
 
 def trailing_mean(values: np.ndarray, starts: np.ndarray, window: int, exclusive: bool = False) -> np.ndarray:

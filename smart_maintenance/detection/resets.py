@@ -302,16 +302,22 @@ def segments(frame: pd.DataFrame, rebaselines: pd.DataFrame | None) -> Segments 
     base = group_starts(frame[KEY])
     firsts = np.flatnonzero(base == np.arange(n))
     ends = np.r_[firsts[1:], n]
-    eq_col, sensor_col = frame["equipment_id"].to_numpy(), frame["sensor_id"].to_numpy()
     table = rebaselines.reset_index(drop=True)
     reset_us = micros(table["reset_at"])
-    equipment = set(table["equipment_id"])
-    for a, b in zip(firsts, ends):
-        if eq_col[a] not in equipment:
+    own_rows: dict[tuple, list[int]] = {}  # a sensor's own re-baselines, then its equipment's (sensor_id None)
+    whole_rows: dict[str, list[int]] = {}
+    for i, (equipment_id, sensor_id) in enumerate(zip(table["equipment_id"], table["sensor_id"])):
+        if pd.isna(sensor_id):
+            whole_rows.setdefault(equipment_id, []).append(i)
+        else:
+            own_rows.setdefault((equipment_id, sensor_id), []).append(i)
+    sensors = zip(frame["equipment_id"].take(firsts), frame["sensor_id"].take(firsts))  # one per sensor
+    for a, b, (equipment_id, sensor_id) in zip(firsts, ends, sensors):
+        if equipment_id not in whole_rows and (equipment_id, sensor_id) not in own_rows:
             continue
-        own = table.index[(table["equipment_id"] == eq_col[a]) & (table["sensor_id"] == sensor_col[a])]
-        whole = table.index[(table["equipment_id"] == eq_col[a]) & table["sensor_id"].isna()]
+        own = own_rows.get((equipment_id, sensor_id), [])
         own_times = set(reset_us[own])
+        whole = whole_rows.get(equipment_id, [])
         candidates = np.r_[own, [i for i in whole if reset_us[i] not in own_times]].astype(np.int64)
         if len(candidates) == 0:
             continue

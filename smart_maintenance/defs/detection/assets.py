@@ -218,13 +218,14 @@ def _score_day(root: DataRoot, day: str, readings: pd.DataFrame, history: pd.Dat
     span, or a repair event learned since, mean a full re-score."""
     path = lake.partition_file(root.lake, "anomaly_scores", "date", day)
     if path is not None:
-        existing = lake.connect().sql(f"SELECT * EXCLUDE (date) FROM {lake.files_sql([path])}").df()
+        existing = lake.connect().sql(f"SELECT * EXCLUDE (date) FROM {lake.files_sql([path])}").to_arrow_table().to_pandas()
         cut = existing["timestamp"].max()
         key = ["equipment_id", "sensor_id", "timestamp"]
-        old = readings[readings["timestamp"] <= cut].sort_values(key, kind="stable")
+        old = readings[readings["timestamp"] <= cut].sort_values(key, kind="stable").reset_index(drop=True)
         existing = existing.sort_values(key, kind="stable").reset_index(drop=True)
+        # Column by column (no Python objects); different dtypes compare unequal: a full re-score, never a wrong one.
         unchanged = (len(old) == len(existing)
-                     and (old[key].to_numpy() == existing[key].to_numpy()).all()
+                     and all(old[c].equals(existing[c]) for c in key)
                      and (old["value"].to_numpy() == existing["value"].to_numpy()).all()
                      and (existing["model_version"].to_numpy() == scored_versions(existing, models, rebaselines)).all())
         if unchanged:

@@ -47,7 +47,8 @@ def read_readings(root: DataRoot, days: list[str], per_sensor_limit: int | None 
     if not files:
         return empty_readings()
     sql = f"SELECT {', '.join(READING_COLUMNS)} FROM {lake.files_sql(files)}{_latest(per_sensor_limit)}"
-    return lake.connect().sql(sql).df()
+    # Through Arrow: the same frame as DuckDB's .df(), with text columns in a quarter of the time (issue 8).
+    return lake.connect().sql(sql).to_arrow_table().to_pandas()
 
 
 def readings_by_equipment(root: DataRoot, days: list[str]) -> Iterator[pd.DataFrame]:
