@@ -12,15 +12,17 @@ them). The final models are refitted on all histories.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
 from smart_maintenance.forecasting.config import RulConfig
 from smart_maintenance.forecasting.features import run_features, wide_runs
+
+if TYPE_CHECKING:  # sklearn takes ~0.2 s to import: only where a model is fitted, not when Dagster loads the assets
+    from sklearn.ensemble import HistGradientBoostingRegressor
 
 OOF_COLUMNS = ["history_id", "timestamp", "rul_true", "rul_pred", "rul_lower", "rul_upper"]
 
@@ -67,6 +69,8 @@ def training_set(rows: pd.DataFrame, sensors: list[str], config: RulConfig, cap_
 
 
 def _models(config: RulConfig, seed: int, level: float) -> tuple:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
     common = dict(max_iter=config.max_iter, learning_rate=config.learning_rate, max_leaf_nodes=config.max_leaf_nodes,
                   min_samples_leaf=config.min_samples_leaf, l2_regularization=config.l2_regularization, max_bins=config.max_bins,
                   early_stopping=False, random_state=seed)  # fmt: skip
@@ -86,6 +90,8 @@ def fit_learned_rul(rows: pd.DataFrame, equipment_type: str, config: RulConfig, 
 
 
 def _fit(rows: pd.DataFrame, equipment_type: str, config: RulConfig, cap_hours: float, seed: int) -> LearnedRul:
+    from sklearn.model_selection import GroupKFold
+
     spread = rows.groupby("sensor_id")["value"].std()
     sensors = sorted(str(s) for s in spread[spread > config.constant_tolerance].index)
     X, y, groups, times, names = training_set(rows, sensors, config, cap_hours, seed)

@@ -30,15 +30,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-from ortools.linear_solver import pywraplp
-from ortools.sat.python import cp_model
 
 from smart_maintenance.maintenance.config import SchedulerConfig
 from smart_maintenance.maintenance.greedy import earliest_fit
 from smart_maintenance.maintenance.pattern_pricing import EPS, Pricing, Windows
 from smart_maintenance.maintenance.problem import Option, Problem
+
+if TYPE_CHECKING:  # ortools is imported where a model is solved, not when Dagster loads the assets
+    from ortools.linear_solver import pywraplp
 
 Placements = dict[str, tuple[str, int]]
 FINISH_SHARE = 0.15  # of the time, kept for the residual problem
@@ -77,6 +79,8 @@ class _Master:
         self._build([])
 
     def _build(self, keep: list[int]) -> None:
+        from ortools.linear_solver import pywraplp
+
         s = self.solver = pywraplp.Solver.CreateSolver("GLOP")
         s.SetSolverSpecificParametersAsString("use_preprocessing: false use_dual_simplex: false")
         self.objective = s.Objective()
@@ -133,6 +137,8 @@ class _Master:
 
     def solve(self) -> float | None:
         """The LP value (the duals go to self.pi and self.mu), or None."""
+        from ortools.linear_solver import pywraplp
+
         if len(self.var) > self.max_columns:
             self._compact()
         if self.solver.Solve() != pywraplp.Solver.OPTIMAL:
@@ -418,6 +424,8 @@ def _residual(inst: Windows, master: _Master) -> Problem:
 
 def _combine(master: _Master, hint: list[int], cfg: SchedulerConfig, seconds: float) -> list[int]:
     """The best set of the master's patterns (at most one per window, each job at most once), by CP-SAT."""
+    from ortools.sat.python import cp_model
+
     inst = master.inst
     m = cp_model.CpModel()
     use = [m.new_bool_var("") for _ in master.patterns]

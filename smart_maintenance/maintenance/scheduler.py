@@ -29,9 +29,9 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from ortools.sat.python import cp_model
 
 from smart_maintenance.maintenance.config import MaintenanceConfig, SchedulerConfig
 from smart_maintenance.maintenance.greedy import greedy_placements
@@ -44,6 +44,9 @@ from smart_maintenance.maintenance.problem import (
     plan_metrics,
     to_frames,
 )
+
+if TYPE_CHECKING:  # ortools is imported where a model is solved, not when Dagster loads the assets
+    from ortools.sat.python import cp_model
 
 Placements = dict[str, tuple[str, int]]  # request_id -> (technician_id, start slot)
 PATTERN_SHARE = 0.85  # of the time limit, for the bound and the dived plan; the rest for the timing
@@ -164,6 +167,8 @@ def _result(problem, placed, method, status, objective, bound, elapsed) -> Sched
 
 
 def _solver(cfg: SchedulerConfig, time_limit: float) -> cp_model.CpSolver:
+    from ortools.sat.python import cp_model
+
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = cfg.num_workers
@@ -180,6 +185,8 @@ def _time(problem: Problem, cfg: SchedulerConfig, plan: Placements, time_limit: 
     neighbouring one of the same technician (or stay unscheduled if the plan leaves it so), or, if
     `everywhere`, any of its options: then the model is the whole problem and its proven bound holds.
     Returns (placements or None, status, bound or None)."""
+    from ortools.sat.python import cp_model
+
     m = cp_model.CpModel()
     H = problem.horizon
     by_tech: dict[str, list] = {}
