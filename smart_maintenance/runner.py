@@ -94,7 +94,9 @@ def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0
         result = defs.resolve_job_def("ingest_landing").execute_in_process(
             run_config={"ops": {"ingest_landing_files": {"config": config}}, **loggers}, instance=instance,
             raise_on_error=False)
-        summary.runs.append(("ingest landing files", result.success, time.perf_counter() - started))
+        # "+ scores, alerts" when the ingest run also detected (defs/detection/inline.py): alerts are done there.
+        inline = any(m.asset_key == dg.AssetKey("alerts") for m in result.asset_materializations_for_node("ingest_landing_files"))
+        summary.runs.append(("ingest landing files" + INLINE_SUFFIX * inline, result.success, time.perf_counter() - started))
         summary.files = _batch_files(root, result.run_id)
         _refresh_downstream(root, defs, instance, summary, loggers)
     return summary
@@ -181,6 +183,7 @@ def _refresh_forecasts(instance: dg.DagsterInstance, materialize) -> None:
 
 
 REFERENCE_ASSETS = ("equipment", "sensors", "technicians")
+INLINE_SUFFIX = " + scores, alerts"
 DRIFT_CHECK = dg.AssetCheckKey(dg.AssetKey("anomaly_scores"), "sensor_drift")
 
 

@@ -30,6 +30,8 @@ def test_smoke_run_writes_the_pipeline_section_with_numbers(tmp_path: Path) -> N
     assert all(s["ok"] for s in run["stages"])
     increment = run["incremental"]
     assert increment["rows_read"] == increment["readings"] > 0 and 0 < increment["share_of_full"]
+    # The increment lands in a week whose model exists: the ingest run scores it and rebuilds the alerts.
+    assert increment["stages"][0]["stage"] == "ingest landing files + scores, alerts" and increment["to_alerts_s"] > 0
     assert results["profile"]["our_code"] and results["profile"]["self_time"]
     assert len(results["load_start"]) == 3
 
