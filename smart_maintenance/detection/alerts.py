@@ -33,27 +33,32 @@ def build_alerts(scores: pd.DataFrame, config: DetectionConfig | None = None, eq
     config = config or DetectionConfig()
     if len(scores) == 0:
         return pd.DataFrame(columns=ALERT_COLUMNS)
-    s = scores.sort_values(KEY + ["timestamp"], kind="stable").reset_index(drop=True)
-    last_of_sensor = s.groupby(KEY, sort=False)["timestamp"].transform("max")
-    a = s[s["is_anomaly"].to_numpy()].copy()
+    # Only anomalous readings form episodes: sorting them alone (stably) keeps the order they have among all.
+    a = scores[KEY + ["timestamp", "anomaly_score", "detectors_fired"]][scores["is_anomaly"].to_numpy()]
+    a = a.sort_values(KEY + ["timestamp"], kind="stable").reset_index(drop=True)
     if len(a) == 0:
         return pd.DataFrame(columns=ALERT_COLUMNS)
-    a["_last"] = last_of_sensor[a.index].to_numpy()
     same_sensor = (a["equipment_id"].eq(a["equipment_id"].shift()) & a["sensor_id"].eq(a["sensor_id"].shift())).to_numpy()
     close = (a["timestamp"] - a["timestamp"].shift()).to_numpy() <= np.timedelta64(config.alerts.max_gap)
-    a["_episode"] = np.cumsum(~(same_sensor & close))
-    grouped = a.groupby("_episode", sort=True)
-    alerts = grouped.agg(
-        equipment_id=("equipment_id", "first"),
-        sensor_id=("sensor_id", "first"),
-        started_at=("timestamp", "min"),
-        ended_at=("timestamp", "max"),
-        n_readings=("timestamp", "size"),
-        peak_score=("anomaly_score", "max"),
-        mean_score=("anomaly_score", "mean"),
-        _last=("_last", "first"),
-    ).reset_index(drop=True)
-    alerts["detectors_fired"] = grouped["detectors_fired"].agg(_union).to_numpy()
+    new = ~(same_sensor & close)
+    first = np.flatnonzero(new)  # an episode's rows: first[k] up to first[k + 1], in time order
+    last = np.r_[first[1:], len(a)] - 1
+    by_episode = a["anomaly_score"].groupby(np.cumsum(new))
+    alerts = pd.DataFrame(
+        {
+            "equipment_id": a["equipment_id"].take(first).reset_index(drop=True),
+            "sensor_id": a["sensor_id"].take(first).reset_index(drop=True),
+            "started_at": a["timestamp"].take(first).reset_index(drop=True),
+            "ended_at": a["timestamp"].take(last).reset_index(drop=True),
+            "n_readings": last - first + 1,
+            "peak_score": by_episode.max().to_numpy(),
+            "mean_score": by_episode.mean().to_numpy(),
+        }
+    )
+    last_of_sensor = scores.groupby(KEY, sort=False)["timestamp"].max()  # each sensor's last scored reading
+    alerts["_last"] = last_of_sensor.reindex(pd.MultiIndex.from_frame(alerts[KEY])).reset_index(drop=True)
+    fired = a["detectors_fired"].to_numpy(dtype=object)
+    alerts["detectors_fired"] = np.array([_union(fired[i : j + 1]) for i, j in zip(first, last)], dtype=object)
     alerts["is_open"] = alerts["ended_at"] == alerts["_last"]
     alerts["alert_id"] = [alert_id(e, s_, t) for e, s_, t in zip(alerts["equipment_id"], alerts["sensor_id"], alerts["started_at"])]
     alerts["severity"] = severity(alerts, config, equipment)

@@ -405,23 +405,33 @@ def row_versions(version: str, seg: Segments | None, n: int) -> np.ndarray:
 
 
 def in_warmup(alerts: pd.DataFrame, rebaselines: pd.DataFrame | None) -> list[pd.Series | None]:
-    """For each alert, the re-baseline whose warm-up it started in (a row of `rebaselines`), else None."""
+    """For each alert, the re-baseline whose warm-up it started in (a row of `rebaselines`), else None: the
+    latest reset at or before its start, among its sensor's own re-baselines and its equipment's (sensor_id
+    None) at other times, if the alert started by that re-baseline's `complete_at`."""
     out: list[pd.Series | None] = [None] * len(alerts)
     if rebaselines is None or len(rebaselines) == 0 or len(alerts) == 0:
         return out
-    for i, a in enumerate(alerts[["equipment_id", "sensor_id", "started_at"]].itertuples(index=False)):
-        own = rebaselines[(rebaselines["equipment_id"] == a.equipment_id) & (rebaselines["sensor_id"] == a.sensor_id)]
-        whole = rebaselines[
-            (rebaselines["equipment_id"] == a.equipment_id)
-            & rebaselines["sensor_id"].isna()
-            & ~rebaselines["reset_at"].isin(own["reset_at"])
-        ]
-        candidates = pd.concat([own, whole])
-        candidates = candidates[candidates["reset_at"] <= a.started_at]
-        if len(candidates):
-            latest = candidates.sort_values("reset_at", kind="stable").iloc[-1]
-            if a.started_at <= latest["complete_at"]:
-                out[i] = latest
+    reset_us, complete_us = micros(rebaselines["reset_at"]), micros(rebaselines["complete_at"])
+    own_rows: dict[tuple, list[int]] = {}  # positions in rebaselines, in their order
+    whole_rows: dict[str, list[int]] = {}
+    timed = rebaselines["reset_at"].notna()  # a reset without a time is at or before nothing
+    for i, (equipment_id, sensor_id, has_time) in enumerate(zip(rebaselines["equipment_id"], rebaselines["sensor_id"], timed)):
+        if not has_time:
+            continue
+        if pd.isna(sensor_id):
+            whole_rows.setdefault(equipment_id, []).append(i)
+        else:
+            own_rows.setdefault((equipment_id, sensor_id), []).append(i)
+    started = micros(alerts["started_at"])  # NaT: the smallest int64, after no reset
+    for i, (equipment_id, sensor_id) in enumerate(zip(alerts["equipment_id"], alerts["sensor_id"])):
+        own = own_rows.get((equipment_id, sensor_id), [])
+        own_times = {reset_us[j] for j in own}
+        whole = [j for j in whole_rows.get(equipment_id, []) if reset_us[j] not in own_times]
+        before = [j for j in own + whole if reset_us[j] <= started[i]]
+        if before:
+            latest = sorted(before, key=lambda j: reset_us[j])[-1]  # ties: the last, own before whole
+            if started[i] <= complete_us[latest]:  # a NaT complete_at (smallest int64) holds no alert
+                out[i] = rebaselines.iloc[latest]
     return out
 
 

@@ -45,35 +45,26 @@ def validate_alerts(
     config = config or DetectionConfig()
     cfg = config.validation
     out = alerts.copy().reset_index(drop=True)
-    statuses, reasons_col, faults, corroborating, quality = [], [], [], [], []
-    by_sensor = {k: g for k, g in scores.groupby(KEY, sort=False)} if len(scores) else {}
-    load = _load_readings(scores, cfg)
-    events = _events(maintenance_events)
+    # The evidence of every alert at once (one helper per kind), then the rule, alert by alert.
+    corroborating = _corroborating(out, cfg)
+    quality = _quality(out, scores, cfg)
+    stopped = _stopped(out, scores, cfg)
+    last_events = _last_events(out, maintenance_events, cfg)
     warmups = in_warmup(out, rebaselines)
-    for row, warmup in zip(out.itertuples(index=False), warmups):
+    statuses, reasons_col, faults = [], [], []
+    for row, others, q, stop, event, warmup in zip(
+        out.itertuples(index=False), corroborating, quality, stopped, last_events, warmups
+    ):
         reasons: list[str] = []
         fired = set(filter(None, str(row.detectors_fired).split(";")))
         fault_kinds = [label for det, label in SENSOR_FAULT_DETECTORS.items() if det in fired]
-        others = out[
-            (out["equipment_id"] == row.equipment_id)
-            & (out["sensor_id"] != row.sensor_id)
-            & (out["started_at"] <= row.ended_at + cfg.corroboration_window)
-            & (out["ended_at"] >= row.started_at - cfg.corroboration_window)
-        ]["sensor_id"]
-        others = sorted(set(others))
-        q = _quality(by_sensor.get((row.equipment_id, row.sensor_id)), row, cfg)
-        recent = events[
-            (events["equipment_id"] == row.equipment_id)
-            & (events["timestamp"] <= row.started_at)
-            & (events["timestamp"] >= row.started_at - cfg.maintenance_window)
-        ]
         if fault_kinds:
             reasons.append(f"sensor suspect, not the machine: {', '.join(fault_kinds)}")
-        if len(recent):
-            last = recent.sort_values("timestamp").iloc[-1]
-            hours = (row.started_at - last["timestamp"]).total_seconds() / 3600
+        if event is not None:
+            at, event_type = event
+            hours = (row.started_at - at).total_seconds() / 3600
             reasons.append(
-                f"started {hours:.1f} h after {last['event_type']} at {last['timestamp']:%Y-%m-%d %H:%M} UTC "
+                f"started {hours:.1f} h after {event_type} at {at:%Y-%m-%d %H:%M} UTC "
                 "(possible post-maintenance transient or recalibration)"
             )
         if warmup is not None:
@@ -84,9 +75,8 @@ def validate_alerts(
             )
         if q < cfg.min_data_quality:
             reasons.append(f"poor data quality in the window: {q:.0%} of readings without gap or missing value")
-        stopped = _stopped(load.get(row.equipment_id), row, cfg)
-        if stopped:
-            reasons.append(f"equipment stopped or starting up: {stopped} at idle (an operating-state change, "
+        if stop:
+            reasons.append(f"equipment stopped or starting up: {stop} at idle (an operating-state change, "
                            "not a fault signature; check whether the stop was planned)")
         if others:
             reasons.append(f"corroborated by {len(others)} other sensor(s) of the equipment: {', '.join(others)}")
@@ -97,11 +87,11 @@ def validate_alerts(
             f"{'persistent' if persistent else 'transient'}: {row.n_readings} anomalous reading(s) "
             f"from {row.started_at:%Y-%m-%d %H:%M:%S} to {row.ended_at:%Y-%m-%d %H:%M:%S}, peak score {row.peak_score:.2f}"
         )
-        if stopped:
+        if stop:
             status = "needs_investigation"  # a stop also explains idle, flat or silent sensors
         elif fault_kinds:
             status = "suspected_false_positive"
-        elif len(recent) or warmup is not None or q < cfg.min_data_quality:
+        elif event is not None or warmup is not None or q < cfg.min_data_quality:
             status = "needs_investigation"
         elif others and persistent:
             status = "credible"
@@ -116,14 +106,116 @@ def validate_alerts(
         statuses.append(status)
         reasons_col.append("; ".join(reasons))
         faults.append(bool(fault_kinds))
-        corroborating.append(";".join(others))
-        quality.append(q)
     out["validation_status"] = pd.Series(statuses, dtype=object)
     out["validation_reasons"] = pd.Series(reasons_col, dtype=object)
     out["sensor_fault"] = pd.Series(faults, dtype=bool)
-    out["corroborating_sensors"] = pd.Series(corroborating, dtype=object)
+    out["corroborating_sensors"] = pd.Series([";".join(others) for others in corroborating], dtype=object)
     out["data_quality"] = pd.Series(quality, dtype=float)
     return out
+
+
+# --- evidence: one value per alert --------------------------------------------------------------------
+# Windows include both ends; readings or events without a time fall in no window. A sensor's readings are
+# sorted by time once and cut with searchsorted (_count_in_windows), not filtered once per alert.
+
+
+def _corroborating(alerts: pd.DataFrame, cfg) -> list[list[str]]:
+    """Per alert: the other sensors of its equipment (sorted) with an alert overlapping its episode
+    widened by `corroboration_window` on both sides."""
+    found: list[list[str]] = [[] for _ in range(len(alerts))]
+    margin = np.timedelta64(cfg.corroboration_window)
+    started, ended = _times(alerts["started_at"]), _times(alerts["ended_at"])
+    sensor = alerts["sensor_id"].to_numpy(dtype=object)
+    for rows in alerts.groupby("equipment_id", sort=False).indices.values():
+        for i in rows:
+            near = (sensor[rows] != sensor[i]) & (started[rows] <= ended[i] + margin) & (ended[rows] >= started[i] - margin)
+            found[i] = sorted(set(sensor[rows[near]]))
+    return found
+
+
+def _quality(alerts: pd.DataFrame, scores: pd.DataFrame, cfg) -> np.ndarray:
+    """Per alert: the share of its sensor's readings in the episode window (from `corroboration_window`
+    before it) that have a value and no dropout before them; 1.0 without readings there."""
+    quality = np.ones(len(alerts))
+    if len(scores) == 0 or len(alerts) == 0:
+        return quality
+    ok = scores["value"].notna().to_numpy() & (scores["score_gap"].to_numpy() < 0.5)
+    times = _times(scores["timestamp"])
+    sensors = scores.groupby(KEY, sort=False).indices
+    started, ended = _times(alerts["started_at"]), _times(alerts["ended_at"])
+    for key, mine in alerts.groupby(KEY, sort=False).indices.items():
+        if key in sensors:
+            n, n_ok = _count_in_windows(times, ok, sensors[key], started[mine] - np.timedelta64(cfg.corroboration_window), ended[mine])
+            quality[mine] = np.where(n > 0, n_ok / np.maximum(n, 1), 1.0)
+    return quality
+
+
+def _stopped(alerts: pd.DataFrame, scores: pd.DataFrame, cfg) -> list[str]:
+    """Per alert: the equipment's load sensors (', '-joined, sorted) idle in at least `stopped_share` of
+    their readings in the episode window (from `state_margin` before it), or ''. Idle: below
+    `idle_fraction` of the sensor's typical level, the median of what `scores` holds for it (a sensor
+    typically at 0 is never idle)."""
+    stopped = [""] * len(alerts)
+    if len(scores) == 0 or "sensor_type" not in scores or len(alerts) == 0:
+        return stopped
+    load = scores[scores["sensor_type"].isin(cfg.load_sensor_types)]
+    typical = load.groupby(KEY)["value"].transform("median").abs()
+    load, typical = load[(typical > 0).to_numpy()], typical[(typical > 0).to_numpy()]
+    idle = (load["value"].abs() <= cfg.idle_fraction * typical).to_numpy()
+    times = _times(load["timestamp"])
+    load_sensors: dict[str, dict[str, np.ndarray]] = {}
+    for (equipment_id, sensor_id), rows in load.groupby(KEY, sort=False).indices.items():
+        load_sensors.setdefault(equipment_id, {})[sensor_id] = rows
+    started, ended = _times(alerts["started_at"]), _times(alerts["ended_at"])
+    for equipment_id, mine in alerts.groupby("equipment_id", sort=False).indices.items():
+        sensors = load_sensors.get(equipment_id, {})
+        names: list[list[str]] = [[] for _ in mine]
+        for sensor_id in sorted(sensors):
+            n, n_idle = _count_in_windows(times, idle, sensors[sensor_id], started[mine] - np.timedelta64(cfg.state_margin), ended[mine])
+            for k in np.flatnonzero((n > 0) & (n_idle / np.maximum(n, 1) >= cfg.stopped_share)):
+                names[k].append(sensor_id)
+        for i, idle_sensors in zip(mine, names):
+            stopped[i] = ", ".join(idle_sensors)
+    return stopped
+
+
+def _last_events(alerts: pd.DataFrame, maintenance_events: pd.DataFrame | None, cfg) -> list[tuple | None]:
+    """Per alert: (timestamp, event_type) of the latest maintenance event of its equipment at most
+    `maintenance_window` before its start (up to the start itself), else None."""
+    found: list[tuple | None] = [None] * len(alerts)
+    events = _events(maintenance_events)
+    if len(events) == 0 or len(alerts) == 0:
+        return found
+    times = _times(events["timestamp"])
+    of_equipment = events.groupby("equipment_id", sort=False).indices
+    started = _times(alerts["started_at"])
+    window = np.timedelta64(cfg.maintenance_window)
+    for i, equipment_id in enumerate(alerts["equipment_id"]):
+        rows = of_equipment.get(equipment_id)
+        if rows is None:
+            continue
+        recent = rows[(times[rows] <= started[i]) & (times[rows] >= started[i] - window)]
+        if len(recent):
+            last = recent[np.argsort(times[recent])[-1]]  # ties: as DataFrame.sort_values (quicksort)
+            found[i] = (events["timestamp"].iat[last], events["event_type"].iat[last])
+    return found
+
+
+def _count_in_windows(times: np.ndarray, flags: np.ndarray, rows: np.ndarray, start: np.ndarray, end: np.ndarray):
+    """Of the readings `rows` (positions in `times` and `flags`): how many lie in each window
+    [start, end], and how many of those are flagged."""
+    rows = rows[~np.isnat(times[rows])]
+    rows = rows[np.argsort(times[rows], kind="stable")]
+    t = times[rows]
+    flagged = np.r_[0, np.cumsum(flags[rows])]
+    lo, hi = np.searchsorted(t, start, side="left"), np.searchsorted(t, end, side="right")
+    return hi - lo, flagged[hi] - flagged[lo]
+
+
+def _times(ts: pd.Series) -> np.ndarray:
+    """Times as numpy datetime64 (a tz-aware series gives its UTC times). NaT stays NaT: false in every
+    comparison."""
+    return ts.values
 
 
 def _events(events: pd.DataFrame | None) -> pd.DataFrame:
@@ -139,41 +231,3 @@ def _events(events: pd.DataFrame | None) -> pd.DataFrame:
             "event_type": events["event_type"].astype(str).to_numpy(),
         }
     )
-
-
-def _load_readings(scores: pd.DataFrame, cfg) -> dict[str, pd.DataFrame]:
-    """Per equipment: its load sensors' readings (timestamp, sensor_id, value) with each sensor's typical
-    level (the median of what `scores` holds for it)."""
-    if len(scores) == 0 or "sensor_type" not in scores:
-        return {}
-    load = scores[scores["sensor_type"].isin(cfg.load_sensor_types)][["equipment_id", "sensor_id", "timestamp", "value"]]
-    if len(load) == 0:
-        return {}
-    load = load.assign(typical=load.groupby(["equipment_id", "sensor_id"])["value"].transform("median"))
-    return {k: g for k, g in load.groupby("equipment_id", sort=False)}
-
-
-def _stopped(load: pd.DataFrame | None, row, cfg) -> str:
-    """The load sensors found idle in the episode window (from `state_margin` before it), or ''."""
-    if load is None:
-        return ""
-    window = load[(load["timestamp"] >= row.started_at - cfg.state_margin) & (load["timestamp"] <= row.ended_at)]
-    window = window[window["typical"].abs() > 0]
-    if len(window) == 0:
-        return ""
-    idle = window["value"].abs() <= cfg.idle_fraction * window["typical"].abs()
-    share = idle.groupby(window["sensor_id"]).mean()
-    return ", ".join(sorted(share[share >= cfg.stopped_share].index)) if (share >= cfg.stopped_share).any() else ""
-
-
-def _quality(sensor_scores: pd.DataFrame | None, row, cfg) -> float:
-    """Share of the sensor's readings in the episode window (plus the corroboration margin) that have a
-    value and no dropout before them."""
-    if sensor_scores is None:
-        return 1.0
-    ts = sensor_scores["timestamp"]
-    window = sensor_scores[(ts >= row.started_at - cfg.corroboration_window) & (ts <= row.ended_at)]
-    if len(window) == 0:
-        return 1.0
-    ok = window["value"].notna().to_numpy() & (window["score_gap"].to_numpy() < 0.5)
-    return float(np.mean(ok))
