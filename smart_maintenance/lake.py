@@ -135,20 +135,23 @@ INGEST_MEMORY_LIMIT = os.environ.get("SMART_MAINTENANCE_INGEST_MEMORY", "1GB")
 def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with UTC as session time zone (naive timestamps mean UTC in this project).
 
-    A connection to this process's shared in-memory database: opening a database costs ~9 ms, a cursor
-    on it ~0.1 ms, and a run opens dozens (every connection is its own session: time zone, temp tables
-    and registered frames are not shared).
+    For local roots, a connection to this process's shared in-memory database: opening a database costs
+    ~9 ms, a cursor on it ~0.1 ms, and a run opens dozens (every connection is its own session: time
+    zone, temp tables and registered frames are not shared).
 
     With `memory_limit`, a database of its own, which spills intermediate tables to a temp folder past
     the limit instead of growing the process: ingestion uses it, so a 5M-reading file does not need 5 GB.
     (Queries whose *result* must come back whole, e.g. into pandas, need their result to fit, so other
     readers keep DuckDB's default.)"""
-    if memory_limit:
+    if memory_limit or storage.uses_remote():
+        # Remote file systems are registered per database, under their protocol name: a database of its
+        # own lets each connection register the current ones (a remote read dwarfs the 9 ms anyway).
         con = storage.register(duckdb.connect())
+    else:
+        con = _shared_database().cursor()
+    if memory_limit:
         spill = Path(tempfile.gettempdir()) / "smart-maintenance-duckdb"
         con.execute(f"SET memory_limit='{memory_limit}'; SET temp_directory='{spill}'")
-    else:
-        con = storage.register(_shared_database().cursor())
     con.execute("SET TimeZone='UTC'")
     return con
 

@@ -67,6 +67,11 @@ def is_remote(path: Path) -> bool:
     return not isinstance(path, Path) or getattr(path, "protocol", "") not in ("", "file", "local")
 
 
+def uses_remote() -> bool:
+    """Whether this process has seen a remote root (whose file system DuckDB connections register)."""
+    return bool(_registered)
+
+
 def register(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """Let DuckDB read the remote roots used by this process (a no-op for local data)."""
     for fs in _registered.values():

@@ -18,6 +18,7 @@ from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.loading import (
     READING_COLUMNS, hot_scores_by_equipment, load_resets, read_readings, readings_by_equipment, rebaselines_for,
 )  # fmt: skip
+from smart_maintenance.defs.detection import reuse
 from smart_maintenance.defs.detection.resources import DetectionResource
 from smart_maintenance.defs.metadata import OWNERS, column_schema, markdown_table
 from smart_maintenance.defs.partitions import daily, days_in, weekly
@@ -270,9 +271,9 @@ def refresh_alerts(root: DataRoot, config: DetectionConfig) -> tuple[dict, list[
             lake.write_dataset(root.lake, "alerts", schemas.ALERTS.empty_table())
             return {"dagster/row_count": 0}, [Check("alerts", "alert_rate", True, {}, dg.AssetCheckSeverity.WARN),
                                               Check("alerts", "no_credible_alert_from_faulty_sensor", True, {})]
-        found = _build_all_alerts(root, config)
+        found, prints, rebuilt = _build_alerts(root, config)
         table = pa.Table.from_pandas(found.reindex(columns=schemas.ALERTS.names), schema=schemas.ALERTS, preserve_index=False)
-        lake.write_dataset(root.lake, "alerts", table)
+        lake.write_dataset(root.lake, "alerts", reuse.with_fingerprints(table, prints))
     con = lake.connect()
     equipment_days = con.sql(f"SELECT DISTINCT equipment_id, CAST(date AS TIMESTAMPTZ) AS timestamp FROM {lake.scan_sql(root.lake, 'anomaly_scores')}").df()
     rate_ok, rate_meta = check_alert_rate(found, equipment_days, config)
@@ -289,6 +290,7 @@ def refresh_alerts(root: DataRoot, config: DetectionConfig) -> tuple[dict, list[
     metadata = {
         **chart,
         "dagster/row_count": len(found),
+        "equipment_rebuilt": f"{len(rebuilt)} of {len(prints)}",
         "credible": int((found["validation_status"] == "credible").sum()) if len(found) else 0,
         "open": int(found["is_open"].sum()) if len(found) else 0,
         "by_severity_and_status": markdown_table(by),
@@ -302,23 +304,35 @@ def refresh_alerts(root: DataRoot, config: DetectionConfig) -> tuple[dict, list[
     ]
 
 
-def _build_all_alerts(root: DataRoot, config: DetectionConfig) -> pd.DataFrame:
+def _build_alerts(root: DataRoot, config: DetectionConfig) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+    """Every equipment's alerts, validated: rebuilt for the equipment whose inputs changed since the
+    alerts in the lake were built, kept for the others (reuse.py). Also the fingerprints, and which
+    equipment was rebuilt."""
     equipment = read_reference(root.reference, "equipment").to_pandas()
+    sensors = read_reference(root.reference, "sensors").to_pandas()
     events = lake.read_dataset(root.lake, "maintenance_events").to_pandas() if lake.has_data(root.lake, "maintenance_events") else None
     resets = load_resets(root, config)
+    prints = reuse.fingerprints(root, config, events, resets, equipment, sensors)
+    old, old_prints = reuse.previous(root)
+    rebuilt = sorted(e for e in prints if old_prints.get(e) != prints[e])
     con = lake.connect()
     last = con.sql(f"SELECT equipment_id, sensor_id, max(timestamp) AS last FROM {lake.scan_sql(root.lake, 'anomaly_scores')} GROUP BY ALL").df()
     last_day = last["last"].max().date().isoformat() if len(last) else None
-    parts = []
+    parts = {}
     # Episodes, corroboration and operating state never cross equipment: one equipment's scores at a time.
-    for scores in hot_scores_by_equipment(root):
+    for scores in hot_scores_by_equipment(root, rebuilt):
         found = build_alerts(scores, config, equipment)
         if len(found):
             found = found.merge(last, on=["equipment_id", "sensor_id"], how="left")
             found["is_open"] = found["ended_at"] == found["last"]  # open only if anomalous at the sensor's last reading
             warmups = _warmups(root, resets, found, last_day, config)
-            parts.append(validate_alerts(found.drop(columns=["last"]), scores, events, config, warmups))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ALERT_COLUMNS)
+            parts[scores["equipment_id"].iat[0]] = validate_alerts(found.drop(columns=["last"]), scores, events, config, warmups)
+    if old is not None:
+        kept = old[old["equipment_id"].isin(set(prints) - set(rebuilt))]
+        parts |= {equipment_id: rows for equipment_id, rows in kept.groupby("equipment_id", sort=False)}
+    ordered = [parts[e] for e in sorted(parts)]  # equipment order, as one rebuild of everything gives
+    found = pd.concat(ordered, ignore_index=True) if ordered else pd.DataFrame(columns=ALERT_COLUMNS)
+    return found, prints, rebuilt
 
 
 def _warmups(root: DataRoot, resets: pd.DataFrame, found: pd.DataFrame, last_day: str, config: DetectionConfig):

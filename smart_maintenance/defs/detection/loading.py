@@ -77,9 +77,15 @@ ALERT_INPUT_COLUMNS = [
 ]
 
 
-def hot_scores_by_equipment(root: DataRoot) -> Iterator[pd.DataFrame]:
-    """Score rows of every equipment-day holding at least one anomaly, one equipment per frame."""
+def hot_scores_by_equipment(root: DataRoot, equipment: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """Score rows of every equipment-day holding at least one anomaly, one equipment per frame (of the
+    listed equipment only, if given)."""
     scan = lake.scan_sql(root.lake, "anomaly_scores")
+    if equipment is not None:
+        if not equipment:
+            return
+        listed = ", ".join("'" + e.replace("'", "''") + "'" for e in equipment)
+        scan = f"(SELECT * FROM {scan} WHERE equipment_id IN ({listed}))"
     yield from by_equipment(
         f"""WITH s AS (SELECT {", ".join(ALERT_INPUT_COLUMNS)}, date FROM {scan}),
                  hot AS (SELECT DISTINCT equipment_id, date FROM s WHERE is_anomaly)

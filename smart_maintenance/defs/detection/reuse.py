@@ -1,0 +1,85 @@
+"""Alerts of an equipment whose inputs did not change are kept, not rebuilt (issue 8: a micro-batch
+recomputes only the equipment it touched).
+
+An equipment's alerts and their validation are a function of its own inputs alone: its anomaly scores
+(episodes, each sensor's last reading, operating state, corroboration, data quality), its maintenance
+events and the baseline resets they make (with, for the warm-ups, its readings after them), its row of
+the equipment reference and its sensors' rows, the detection configuration, and the code. A fingerprint
+of those per equipment is stored with the alerts (in the Parquet file's metadata). A refresh rebuilds
+the equipment whose fingerprint changed and keeps the other equipment's rows as they were: the same
+table as rebuilding everything (smart_maintenance_tests/defs/test_alert_reuse.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from smart_maintenance import lake
+from smart_maintenance.config import DataRoot
+from smart_maintenance.detection.config import DetectionConfig
+
+METADATA_KEY = b"smart_maintenance.alert_fingerprints"
+
+
+def fingerprints(root: DataRoot, config: DetectionConfig, events: pd.DataFrame | None, resets: pd.DataFrame,
+                 equipment: pd.DataFrame, sensors: pd.DataFrame) -> dict[str, str]:
+    """equipment_id -> fingerprint of everything its alerts are built from, for every equipment with scores."""
+    con = lake.connect()
+    scores = con.sql(
+        f"""SELECT equipment_id, count(*), bit_xor(hash(sensor_id, timestamp, value, sensor_type, anomaly_score,
+                                                        is_anomaly, detectors_fired, score_gap))
+            FROM {lake.scan_sql(root.lake, 'anomaly_scores')} GROUP BY ALL""").fetchall()
+    reset_equipment = sorted(set(resets["equipment_id"]) & {row[0] for row in scores})
+    readings: dict[str, list] = {}
+    if reset_equipment:  # warm-up re-baselines read these readings themselves, scored or not yet
+        readings = {eq: [n, h] for eq, n, h in con.execute(
+            f"""SELECT equipment_id, count(*), bit_xor(hash(sensor_id, timestamp, value))
+                FROM {lake.scan_sql(root.lake, 'sensor_readings')} WHERE list_contains(?, equipment_id) GROUP BY ALL""",
+            [reset_equipment]).fetchall()}
+    common = [_code_version(), repr(config)]
+    return {
+        equipment_id: hashlib.sha256(json.dumps([
+            common, [n, h], readings.get(equipment_id),
+            _rows(events, equipment_id), _rows(resets, equipment_id), _rows(equipment, equipment_id),
+            _rows(sensors, equipment_id),
+        ], default=str).encode()).hexdigest()
+        for equipment_id, n, h in scores
+    }
+
+
+def _rows(frame: pd.DataFrame | None, equipment_id: str) -> str:
+    """One equipment's rows of a small table, in a canonical order, as text."""
+    if frame is None or len(frame) == 0:
+        return ""
+    own = frame[frame["equipment_id"] == equipment_id]
+    return own.astype(str).sort_values(list(own.columns)).to_csv(index=False)
+
+
+@functools.cache
+def _code_version() -> str:
+    """The detection code: a change of a rule rebuilds every equipment's alerts."""
+    here = Path(__file__).parent
+    files = sorted((here.parent.parent / "detection").glob("*.py")) + sorted(here.glob("*.py"))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+
+
+def previous(root: DataRoot) -> tuple[pd.DataFrame | None, dict[str, str]]:
+    """The alerts in the lake and the fingerprints they were built from (none: rebuild everything)."""
+    path = root.lake / "alerts" / lake.DATA_FILE
+    if not path.exists():
+        return None, {}
+    table = lake.read_table(path)
+    stored = (table.schema.metadata or {}).get(METADATA_KEY)
+    if stored is None:
+        return None, {}
+    return table.to_pandas(), json.loads(stored)
+
+
+def with_fingerprints(table: pa.Table, prints: dict[str, str]) -> pa.Table:
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(prints).encode()})
