@@ -17,6 +17,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -43,22 +44,23 @@ def fingerprints(root: DataRoot, config: DetectionConfig, events: pd.DataFrame |
                 FROM {lake.scan_sql(root.lake, 'sensor_readings')} WHERE list_contains(?, equipment_id) GROUP BY ALL""",
             [reset_equipment]).fetchall()}
     common = [_code_version(), repr(config)]
+    tables = [_rows_by_equipment(t) for t in (events, resets, equipment, sensors)]
     return {
         equipment_id: hashlib.sha256(json.dumps([
-            common, [n, h], readings.get(equipment_id),
-            _rows(events, equipment_id), _rows(resets, equipment_id), _rows(equipment, equipment_id),
-            _rows(sensors, equipment_id),
+            common, [n, h], readings.get(equipment_id), [t.get(equipment_id) for t in tables],
         ], default=str).encode()).hexdigest()
         for equipment_id, n, h in scores
     }
 
 
-def _rows(frame: pd.DataFrame | None, equipment_id: str) -> str:
-    """One equipment's rows of a small table, in a canonical order, as text."""
+def _rows_by_equipment(frame: pd.DataFrame | None) -> dict[str, str]:
+    """equipment_id -> a digest of its rows of a small table, whatever their order."""
     if frame is None or len(frame) == 0:
-        return ""
-    own = frame[frame["equipment_id"] == equipment_id]
-    return own.astype(str).sort_values(list(own.columns)).to_csv(index=False)
+        return {}
+    text = frame.astype(str)
+    rows = pd.util.hash_pandas_object(text, index=False).to_numpy()  # fixed hash key: the same in every process
+    return {str(equipment_id): hashlib.sha256(np.sort(rows[positions]).tobytes()).hexdigest()
+            for equipment_id, positions in text.groupby("equipment_id", sort=False).indices.items()}
 
 
 @functools.cache
