@@ -18,13 +18,21 @@ def _set_home(args: argparse.Namespace) -> DataRoot:
     return DataRoot(default_home()).ensure()
 
 
+PROGRESS = "smart-maintenance run: done "
+
+
+def _progress(step: str, ok: bool, seconds: float) -> None:
+    """Each step as it ends, on stderr (the summary follows on stdout): long runs show where they are."""
+    print(f"{PROGRESS}{step}{'' if ok else ' (FAILED)'} in {seconds:.1f} s", file=sys.stderr, flush=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from smart_maintenance.runner import format_summary, run_once
 
     root = _set_home(args)
     try:
         summary = run_once(root, now=args.now or "", min_file_age_seconds=args.min_file_age,
-                           log_level="DEBUG" if args.verbose else "WARNING")
+                           log_level="DEBUG" if args.verbose else "WARNING", progress=_progress)
     except Exception as exc:  # e.g. the instance database is down: one clear line, the traceback with --verbose
         if args.verbose:
             raise

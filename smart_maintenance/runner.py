@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def instance_for(root: DataRoot) -> dg.DagsterInstance:
 class RunSummary:
     runs: list[tuple[str, bool, float]] = field(default_factory=list)  # (step, success, seconds)
     files: list[dict] = field(default_factory=list)  # ledger rows of this run's batch
+    progress: Callable[[str, bool, float], None] | None = None  # told of each step as it ends
+
+    def add(self, step: str, ok: bool, seconds: float) -> None:
+        self.runs.append((step, ok, seconds))
+        if self.progress is not None:
+            self.progress(step, ok, seconds)
 
     @property
     def success(self) -> bool:
@@ -74,20 +81,22 @@ class RunSummary:
         return [f for f in self.files if f["status"] == "rejected"]
 
 
-def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0, log_level: str = "WARNING") -> RunSummary:
-    """Materialize reference data, ingest pending files, then refresh what depends on them."""
+def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0, log_level: str = "WARNING",
+             progress: Callable[[str, bool, float], None] | None = None) -> RunSummary:
+    """Materialize reference data, ingest pending files, then refresh what depends on them.
+    `progress(step, ok, seconds)` is called as each step ends."""
     from smart_maintenance.definitions import build_defs
 
     defs = build_defs(str(root.root))
     loggers = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    summary = RunSummary()
+    summary = RunSummary(progress=progress)
     with instance_for(root) as instance:
         if _reference_changed(root, instance):
             started = time.perf_counter()
             result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
                 instance=instance, asset_selection=[dg.AssetKey(k) for k in REFERENCE_ASSETS],
                 run_config=loggers, raise_on_error=False)
-            summary.runs.append(("reference data", result.success, time.perf_counter() - started))
+            summary.add("reference data", result.success, time.perf_counter() - started)
 
         started = time.perf_counter()
         config = {"files": [], "min_file_age_seconds": min_file_age_seconds, "now": now}
@@ -96,7 +105,7 @@ def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0
             raise_on_error=False)
         # "+ scores, alerts" when the ingest run also detected (defs/detection/inline.py): alerts are done there.
         inline = any(m.asset_key == dg.AssetKey("alerts") for m in result.asset_materializations_for_node("ingest_landing_files"))
-        summary.runs.append(("ingest landing files" + INLINE_SUFFIX * inline, result.success, time.perf_counter() - started))
+        summary.add("ingest landing files" + INLINE_SUFFIX * inline, result.success, time.perf_counter() - started)
         summary.files = _batch_files(root, result.run_id)
         _refresh_downstream(root, defs, instance, summary, loggers)
     return summary
@@ -124,7 +133,7 @@ def _refresh_downstream(root: DataRoot, defs: dg.Definitions, instance: dg.Dagst
             result = subset.execute_in_process(instance=instance, tags=tags, run_config=loggers, raise_on_error=False)
             ok = ok and result.success
         count = f" ({len(ranges)} range{'s' * (len(ranges) != 1)})" if ranges else ""
-        summary.runs.append((step + count, ok, time.perf_counter() - started))
+        summary.add(step + count, ok, time.perf_counter() - started)
 
     if weeks := models_to_fit(instance, root=root):
         materialize("detection models", "detection_models", weeks)
@@ -148,7 +157,7 @@ def _refresh_downstream(root: DataRoot, defs: dg.Definitions, instance: dg.Dagst
         started = time.perf_counter()
         result = defs.resolve_job_def("drift_check").execute_in_process(instance=instance, run_config=loggers,
                                                                         raise_on_error=False)
-        summary.runs.append(("drift check", result.success, time.perf_counter() - started))
+        summary.add("drift check", result.success, time.perf_counter() - started)
 
 
 def _drift_due(instance: dg.DagsterInstance, readings: dict[str, int]) -> bool:

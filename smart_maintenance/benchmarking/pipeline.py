@@ -36,6 +36,7 @@ from typing import Any
 import psutil
 
 from smart_maintenance.benchmarking.report import fmt, header, update_section, write_json
+from smart_maintenance.cli import PROGRESS
 from smart_maintenance.runner import INLINE_SUFFIX
 
 END = datetime(2026, 2, 2, tzinfo=UTC)  # fixed: the same plant, the same bytes on every run
@@ -133,10 +134,19 @@ def measure_process(cmd: list[str], log: Path, env: dict[str, str] | None = None
     process (wait4's ru_maxrss, exact) and the process tree's RSS summed every 50 ms (children count once
     they exec'ed: a child forked but not yet exec'ed shares the parent's pages and would double them)."""
     load_before = load()
-    with open(log, "wb") as out:
-        started = time.perf_counter()
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=env if env is not None else clean_env())
+    started = time.perf_counter()
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               env=env if env is not None else clean_env())
+    lines: list[tuple[float, str]] = []  # (seconds after the start, line): when each line of output came
+
+    def read() -> None:
+        with open(log, "wb") as out:
+            for line in process.stdout:
+                lines.append((round(time.perf_counter() - started, 3), line.decode(errors="replace").rstrip("\n")))
+                out.write(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     waited: dict[str, Any] = {}
 
     def reap() -> None:  # wait4 gives this child's own resource usage, which Popen.wait does not
@@ -165,6 +175,8 @@ def measure_process(cmd: list[str], log: Path, env: dict[str, str] | None = None
         samples += 1
         reaper.join(SAMPLE_EVERY_S)
     reaper.join()
+    reader.join()
+    process.stdout.close()
     process.returncode = os.waitstatus_to_exitcode(waited["status"])
     max_rss = waited["usage"].ru_maxrss * 1024  # KiB on Linux
     return {
@@ -179,6 +191,7 @@ def measure_process(cmd: list[str], log: Path, env: dict[str, str] | None = None
         "cpu_s": round(waited["usage"].ru_utime + waited["usage"].ru_stime, 1),
         "load_before": load_before,
         "load_after": load(),
+        "lines": lines,
     }
 
 
@@ -195,8 +208,8 @@ def pipeline_run(root: Path, source_file: str, readings: int, logs: Path, label:
     """`smart-maintenance run --home ROOT --min-file-age 0` as a separate process, measured.
 
     A failed step does not stop the harness: it is recorded (and shown in the report) with its time.
-    `to_alerts_s` is the wall time minus the stages after `alerts` (forecasting, drift check): when the
-    alerts were done, counted from the process start.
+    `to_alerts_s`: when the alerts were done, counted from the process start (the time the CLI's progress
+    line for that step came; the wall time also holds the later stages and the interpreter's exit).
     """
     log = logs / f"{label}.log"
     result = measure_process([*smart_maintenance_cmd(), "run", "--home", str(root), "--min-file-age", "0"], log)
@@ -205,15 +218,16 @@ def pipeline_run(root: Path, source_file: str, readings: int, logs: Path, label:
     if not stages:
         raise RuntimeError(f"smart-maintenance run printed no summary (exit {result['exit_code']}):\n{output[-3000:]}")
     names = [s["stage"] for s in stages]
-    # Alerts are done by the `alerts` stage, or by the ingest run itself for a micro-batch (runner.INLINE_SUFFIX).
+    # Alerts are done by the `alerts` stage, or by the ingest run itself for a micro-batch (runner.INLINE_SUFFIX):
+    # when the CLI said so (its progress line), counted from the process start.
     done = [i for i, n in enumerate(names) if n == "alerts" or n.endswith(INLINE_SUFFIX)]
-    after_alerts = stages[done[-1] + 1:] if done else []
+    said = [at for at, line in result.pop("lines") if done and line.startswith(PROGRESS + names[done[-1]] + " ")]
     stage_sum = sum(s["seconds"] for s in stages)
     return {"stage_at_rss_peak": stage_at(stages, result["wall_s"] - stage_sum, result["tree_rss_peak_at_s"]),**result, "readings": readings, "rows_read": rows_read(root, source_file),
             "readings_per_s": round(readings / result["wall_s"]),
             "stages": stages, "failed_stages": [s["stage"] for s in stages if not s["ok"]],
             "stage_sum_s": round(stage_sum, 1),
-            "to_alerts_s": round(result["wall_s"] - sum(s["seconds"] for s in after_alerts), 2) if done else None,
+            "to_alerts_s": round(said[-1], 2) if said else None,
             "outside_stages_s": round(result["wall_s"] - stage_sum, 1)}  # start-up, imports, Definitions
 
 
