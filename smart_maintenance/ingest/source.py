@@ -146,9 +146,14 @@ def _read_csv_as(path: Path, con: duckdb.DuckDBPyConnection, fmt: str, compressi
         # rule see the same delimiter as the reader.
         (delimiter, quote, escape), = con.sql(
             f"SELECT Delimiter, Quote, Escape FROM sniff_csv({_quote(path)}, {options}, store_rejects=true)").fetchall()
+        # The dialect comes from a sample of the file: when it holds no quoted field, the CSV standard's
+        # quote (RFC 4180), so a quoted field further down is still read as one (a quote inside an
+        # unquoted field stays a character). Given the dialect, DuckDB need not sniff the whole file
+        # again (0.7 s of a 1M-row file's 1.7 s ingestion, issue 8).
+        dialect = f"delim={_sql_literal(delimiter)}, quote={_sql_literal(quote if len(quote) == 1 else chr(34))}"
+        dialect += f", escape={_sql_literal(escape)}" if len(escape) == 1 else ""
         rel = con.sql(
-            f"SELECT * FROM read_csv({_quote(path)}, all_varchar=true, header=true, store_rejects=true, "
-            f"delim={_sql_literal(delimiter)}, {options}, sample_size=-1)"
+            f"SELECT * FROM read_csv({_quote(path)}, all_varchar=true, header=true, store_rejects=true, {dialect}, {options})"
         )
         names = rel.columns
         table = rel.to_arrow_table()

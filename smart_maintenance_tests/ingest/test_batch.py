@@ -130,6 +130,18 @@ def test_any_common_delimiter(root, delimiter):
     assert only(ingest(root)).rows_kept == 3
 
 
+def test_a_quoted_field_far_down_the_file_is_one_field(root):
+    """The dialect is sniffed from a sample; a first quoted field after it is still read as one field,
+    and a quote inside an unquoted field stays a character."""
+    plain = "".join(f"2026-01-05T{m // 60:02d}:{m % 60:02d}:{s:02d}Z,pump-1,temp,1\n" for m in range(600) for s in range(0, 60, 1))
+    drop(root, "late.csv", "timestamp,equipment_id,sensor_id,value\n" + plain
+         + '2026-01-06T00:00:00Z,"pump,2",temp,2.5\n2026-01-06T00:00:01Z,pump 5" inch,temp,3.5\n')
+    f = only(ingest(root))
+    assert (f.rows_read, f.rows_kept, f.rows_quarantined) == (36_002, 36_002, 0)
+    late = [r for r in readings(root) if r[2] > "2026-01-06"]
+    assert {(eq, value) for eq, _, _, value in late} == {("pump,2", 2.5), ('pump 5" inch', 3.5)}
+
+
 def test_utf8_bom_and_header_case_and_spaces(root):
     drop(root, "bom.csv", "\ufeff Timestamp , Equipment_ID ,Sensor_Id, Value\n2026-01-05T10:00:00Z,pump-1,temp,1\n")
     f = only(ingest(root))
