@@ -124,9 +124,14 @@ def read_dataset(lake: Path, dataset: str, where: str = "", con: duckdb.DuckDBPy
     return con.sql(sql).to_arrow_table()
 
 
+def dataset_file(lake: Path, dataset: str) -> Path:
+    """The one file of a non-partitioned dataset."""
+    return lake / dataset / DATA_FILE
+
+
 def write_dataset(lake: Path, dataset: str, table: pa.Table) -> Path:
     """Replace a non-partitioned dataset (`lake/<dataset>/data.parquet`) atomically."""
-    return _replace(lake / dataset / DATA_FILE, table, fsync=False)
+    return _replace(dataset_file(lake, dataset), table, fsync=False)
 
 
 INGEST_MEMORY_LIMIT = os.environ.get("SMART_MAINTENANCE_INGEST_MEMORY", "1GB")

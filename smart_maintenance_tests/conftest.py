@@ -42,12 +42,18 @@ def _no_stale_dagster_state_storage():
     yield
 
 
+def write_reference(folder: Path) -> None:
+    """The small reference data (two machines, three sensors, one technician) into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "equipment.csv").write_text(EQUIPMENT_CSV)
+    (folder / "sensors.csv").write_text(SENSORS_CSV)
+    (folder / "technicians.csv").write_text(TECHNICIANS_CSV)
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> DataRoot:
     data = DataRoot(tmp_path / "data").ensure()
-    (data.reference / "equipment.csv").write_text(EQUIPMENT_CSV)
-    (data.reference / "sensors.csv").write_text(SENSORS_CSV)
-    (data.reference / "technicians.csv").write_text(TECHNICIANS_CSV)
+    write_reference(data.reference)
     return data
 
 

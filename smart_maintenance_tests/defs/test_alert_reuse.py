@@ -23,14 +23,14 @@ CONFIG = DetectionConfig()
 
 
 def alerts(root: DataRoot) -> pd.DataFrame:
-    return lake.read_table(root.lake / "alerts" / lake.DATA_FILE).to_pandas()
+    return lake.read_table(lake.dataset_file(root.lake, "alerts")).to_pandas()
 
 
 def rebuilt_from_scratch(root: DataRoot, tmp: Path) -> pd.DataFrame:
     """The alerts of a copy of `root` whose stored alerts (and so fingerprints) were removed."""
     copy = DataRoot(tmp / "scratch")
     shutil.copytree(root.root, copy.root)
-    (copy.lake / "alerts" / lake.DATA_FILE).unlink()
+    (lake.dataset_file(copy.lake, "alerts")).unlink()
     meta, _ = refresh_alerts(copy, CONFIG)
     assert meta["equipment_rebuilt"] == f"{len(meta_equipment(copy))} of {len(meta_equipment(copy))}"
     return alerts(copy)

@@ -23,7 +23,7 @@ import pytest
 
 from smart_maintenance import lake
 from smart_maintenance.defs.detection.sensors import models_to_fit
-from smart_maintenance_tests.conftest import EQUIPMENT_CSV, SENSORS_CSV, TECHNICIANS_CSV
+from smart_maintenance_tests.conftest import write_reference
 from smart_maintenance_tests.e2e.servers import (
     REPO_ROOT,
     VENV_BIN,
@@ -102,6 +102,11 @@ def start(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
+
+
+def start_ingest(env: dict[str, str], cwd: Path, config: Path, *extra: str) -> subprocess.Popen:
+    """The ingest_landing job with a run config file, as `dagster job execute` (its steps go to the workers)."""
+    return start(env, cwd, "job", "execute", *MODULE, "-j", "ingest_landing", "-c", str(config), *extra)
 
 
 def finish(processes: list[subprocess.Popen], timeout: float = RUN_TIMEOUT_S) -> None:
@@ -215,21 +220,7 @@ def test_partitions_materialized_on_two_celery_workers_equal_the_local_run(
                 f"ops:\n  ingest_landing_files:\n    config:\n      now: '{harness.NOW}'\n"
                 "      min_file_age_seconds: 0\n"
             )
-            finish(
-                [
-                    start(
-                        run_env,
-                        tmp_path,
-                        "job",
-                        "execute",
-                        *MODULE,
-                        "-j",
-                        "ingest_landing",
-                        "-c",
-                        str(config),
-                    )
-                ]
-            )
+            finish([start_ingest(run_env, tmp_path, config)])
             weeks = models_to_fit(instance)
             days = sorted(
                 p.name.removeprefix("date=")
@@ -306,14 +297,8 @@ def test_one_partition_ingested_twice_at_once_on_two_workers_is_one_correct_part
     partition's read-merge-write at once; then the lock goes and both finish. The day must hold every
     reading once (minutes 0-179, two sensors), and A's content must be ingested exactly once."""
     home = tmp_path / "data"
-    for folder in ("landing", "reference"):
-        (home / folder).mkdir(parents=True)
-    for name, text in (
-        ("equipment.csv", EQUIPMENT_CSV),
-        ("sensors.csv", SENSORS_CSV),
-        ("technicians.csv", TECHNICIANS_CSV),
-    ):
-        (home / "reference" / name).write_text(text)
+    (home / "landing").mkdir(parents=True)
+    write_reference(home / "reference")
     (home / "landing" / "a.csv").write_text(readings_file(0, 120))
     (home / "landing" / "b.csv").write_text(readings_file(60, 120))
     (home / "landing" / "a_copy.csv").write_text(readings_file(0, 120))
@@ -327,19 +312,7 @@ def test_one_partition_ingested_twice_at_once_on_two_workers_is_one_correct_part
                     "ops:\n  ingest_landing_files:\n    config:\n      now: '2026-02-21T00:00:00+00:00'\n"
                     f"      files: {files}\n"
                 )
-                runs[name] = start(
-                    run_env,
-                    tmp_path,
-                    "job",
-                    "execute",
-                    *MODULE,
-                    "-j",
-                    "ingest_landing",
-                    "-c",
-                    str(config),
-                    "--tags",
-                    f'{{"test/run": "{name}"}}',
-                )
+                runs[name] = start_ingest(run_env, tmp_path, config, "--tags", f'{{"test/run": "{name}"}}')
             busy = wait_until_both_steps_run(instance, runs)
             time.sleep(
                 2.0

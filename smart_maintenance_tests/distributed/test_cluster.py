@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from smart_maintenance_tests.conftest import EQUIPMENT_CSV, SENSORS_CSV, TECHNICIANS_CSV
+from smart_maintenance_tests.conftest import write_reference
 from smart_maintenance_tests.e2e.servers import (
     REPO_ROOT,
     _alive,
@@ -73,14 +73,8 @@ def test_make_cluster_runs_the_landing_sensors_ingest_on_a_worker_and_stops_on_c
     state.chmod(0o755)
     request.addfinalizer(lambda: shutil.rmtree(state, ignore_errors=True))
     home, port = tmp_path / "data", free_port()
-    for folder in ("landing", "reference"):
-        (home / folder).mkdir(parents=True)
-    for name, text in (
-        ("equipment.csv", EQUIPMENT_CSV),
-        ("sensors.csv", SENSORS_CSV),
-        ("technicians.csv", TECHNICIANS_CSV),
-    ):
-        (home / "reference" / name).write_text(text)
+    (home / "landing").mkdir(parents=True)
+    write_reference(home / "reference")
     readings = "".join(
         f"2026-02-20T00:{m:02d}:00Z,pump-1,temp,{40 + m / 10}\n" for m in range(30)
     )

@@ -6,7 +6,6 @@ on the weeks before it) and the readings up to each reading.
 """
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -18,6 +17,7 @@ from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.loading import (
     READING_COLUMNS, hot_scores_by_equipment, load_resets, read_readings, readings_by_equipment, rebaselines_for,
 )  # fmt: skip
+from smart_maintenance.defs.checks import Check
 from smart_maintenance.defs.detection import reuse
 from smart_maintenance.defs.detection.resources import DetectionResource
 from smart_maintenance.defs.metadata import OWNERS, column_schema, markdown_table
@@ -143,25 +143,6 @@ def anomaly_scores(context: dg.AssetExecutionContext, data_root: DataRootResourc
     yield dg.MaterializeResult(metadata=metadata)
     for check in checks:
         yield check.result()
-
-
-@dataclass(frozen=True)
-class Check:
-    """One asset check's verdict, for the asset that computed it (a result) or for another run that did
-    the asset's work and reports it as an event (an evaluation: the ingest run's inline detection)."""
-
-    asset: str
-    name: str
-    passed: bool
-    metadata: dict
-    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
-
-    def result(self) -> dg.AssetCheckResult:
-        return dg.AssetCheckResult(check_name=self.name, passed=self.passed, severity=self.severity, metadata=self.metadata)
-
-    def evaluation(self) -> dg.AssetCheckEvaluation:
-        return dg.AssetCheckEvaluation(asset_key=dg.AssetKey(self.asset), check_name=self.name, passed=self.passed,
-                                       severity=self.severity, metadata=self.metadata)
 
 
 def score_days(root: DataRoot, config: DetectionConfig, days: list[str]) -> tuple[dict, list[Check]]:

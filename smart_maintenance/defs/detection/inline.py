@@ -12,13 +12,12 @@ models) are left to the automation and the model sensor, as before.
 """
 
 from collections.abc import Iterable
-from datetime import date, timedelta
 
 import dagster as dg
 
 from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.assets import TRAINING_WEEKS, refresh_alerts, score_days
-from smart_maintenance.defs.detection.sensors import models_to_fit
+from smart_maintenance.defs.detection.sensors import weeks_to_refit
 from smart_maintenance.defs.staleness import latest_ids
 from smart_maintenance.detection.config import DetectionConfig
 from smart_maintenance.detection.retraining import contiguous_ranges, week_of, weeks_to_fit
@@ -34,13 +33,8 @@ def days_to_score_inline(instance: dg.DagsterInstance, root: DataRoot, days: Ite
     newest = max([*readings.values(), *models.values(), 0]) + 1
     readings |= dict.fromkeys(days, newest)  # this batch's days, newer than any model
     stale = set(weeks_to_fit(readings, models, TRAINING_WEEKS))
-    stale |= {week for first, last in models_to_fit(instance, root=root) for week in _weeks(first, last)}
+    stale |= weeks_to_refit(instance, root=root)
     return [d for d in days if week_of(d) in models and week_of(d) not in stale]
-
-
-def _weeks(first: str, last: str) -> list[str]:
-    start, end = date.fromisoformat(first), date.fromisoformat(last)
-    return [(start + timedelta(weeks=i)).isoformat() for i in range((end - start).days // 7 + 1)]
 
 
 def detect_inline(root: DataRoot, config: DetectionConfig, days: list[str]) -> list:

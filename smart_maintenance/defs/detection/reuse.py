@@ -73,7 +73,7 @@ def _code_version() -> str:
 
 def previous(root: DataRoot) -> tuple[pd.DataFrame | None, dict[str, str]]:
     """The alerts in the lake and the fingerprints they were built from (none: rebuild everything)."""
-    path = root.lake / "alerts" / lake.DATA_FILE
+    path = lake.dataset_file(root.lake, "alerts")
     if not path.exists():
         return None, {}
     table = lake.read_table(path)

@@ -23,8 +23,15 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 def models_to_fit(
     instance: dg.DagsterInstance, root: DataRoot | None = None, detection: DetectionResource | None = None
 ) -> list[tuple[str, str]]:
-    """(first week, last week) ranges of models that are missing, older than their training data, or
-    that do not know a repair event of their week or training weeks (which resets baselines).
+    """(first week, last week) ranges of the weeks to fit (`weeks_to_refit`)."""
+    return contiguous_ranges(sorted(weeks_to_refit(instance, root, detection)), step=timedelta(weeks=1))
+
+
+def weeks_to_refit(
+    instance: dg.DagsterInstance, root: DataRoot | None = None, detection: DetectionResource | None = None
+) -> set[str]:
+    """Weeks whose model is missing, older than its training data, or does not know a repair event of
+    its week or training weeks (which resets baselines).
 
     root: the data root; by default the one the latest models were written to (their metadata)."""
     models = latest_ids(instance, "detection_models")
@@ -34,7 +41,7 @@ def models_to_fit(
     if root is not None and events >= 0:
         older = tuple(sorted((w, i) for w, i in models.items() if i < events and w not in weeks))
         weeks |= _weeks_with_new_resets(instance, root, events, older, (detection or DetectionResource()).config())
-    return contiguous_ranges(sorted(weeks), step=timedelta(weeks=1))
+    return weeks
 
 
 def _root_of_models(instance: dg.DagsterInstance) -> DataRoot | None:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from smart_maintenance.defs.checks import Check
 from smart_maintenance.defs.resources import DataRootResource
 from smart_maintenance.ingest import quality
 from smart_maintenance.ingest.quality import Verdict
@@ -22,8 +23,7 @@ def to_result(verdict: Verdict, severity: dg.AssetCheckSeverity = dg.AssetCheckS
 
 def to_evaluation(asset: str, check: str, verdict: Verdict,
                   severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckEvaluation:
-    return dg.AssetCheckEvaluation(asset_key=dg.AssetKey(asset), check_name=check, passed=verdict.passed,
-                                   severity=severity, description=verdict.description, metadata=verdict.metadata)
+    return Check(asset, check, verdict.passed, verdict.metadata, severity, verdict.description).evaluation()
 
 
 @dg.asset_check(asset="sensor_readings", description="Every partition has the contract's columns and types.")
