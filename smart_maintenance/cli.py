@@ -30,6 +30,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from smart_maintenance.runner import format_summary, run_once
 
     root = _set_home(args)
+    if args.watch:
+        return _watch(root, args)
     try:
         summary = run_once(root, now=args.now or "", min_file_age_seconds=args.min_file_age,
                            log_level="DEBUG" if args.verbose else "WARNING", progress=_progress)
@@ -46,6 +48,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if args.strict and summary.rejected:
         return 3
+    return 0
+
+
+BATCH = "smart-maintenance run: batch done in "
+
+
+def _watch(root: DataRoot, args: argparse.Namespace) -> int:
+    """`run --watch`: one process for every batch; SIGTERM or Ctrl-C stop it after the batch in progress."""
+    import signal
+    import threading
+
+    from smart_maintenance.runner import format_summary, watch
+
+    if args.now:
+        print("smart-maintenance run: --now fixes one run's clock; --watch runs on the wall clock", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    def on_batch(summary, wall: float, cpu: float) -> None:
+        print(format_summary(root, summary), flush=True)
+        failed = "" if summary.success else " (a step FAILED)"
+        print(f"{BATCH}{wall:.2f} s (CPU {cpu:.2f} s){failed}", file=sys.stderr, flush=True)
+
+    print(f"smart-maintenance run: watching {root.landing} every {args.interval:g} s (Ctrl-C to stop)",
+          file=sys.stderr, flush=True)
+    watch(root, stop=stop, interval_seconds=args.interval, min_file_age_seconds=args.min_file_age,
+          log_level="DEBUG" if args.verbose else "WARNING", progress=_progress, on_batch=on_batch)
     return 0
 
 
@@ -132,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="leave files changed in the last N seconds for the next run (default 2)")
     run.add_argument("--strict", action="store_true", help="exit 3 when a file was rejected")
     run.add_argument("--verbose", action="store_true", help="print Dagster's event log while running")
+    run.add_argument("--watch", action="store_true",
+                     help="keep running: a run for each batch of files that lands (one long-lived process)")
+    run.add_argument("--interval", type=float, default=1.0, help="with --watch: seconds between looks at landing/")
     run.set_defaults(func=cmd_run)
 
     sim = sub.add_parser("simulate", parents=[common], help="write a synthetic plant (readings, events, reference data, ground truth)")

@@ -1,9 +1,11 @@
 """The one-shot run: everything pending in landing/ ingested and every asset brought up to date, in
-process, with the same Definitions the daemon loads. What cron users, CI and benchmarks call."""
+process, with the same Definitions the daemon loads. What cron users, CI and benchmarks call; `watch`
+does the same for each batch that lands, in one long-lived process."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,79 +87,168 @@ def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0
              progress: Callable[[str, bool, float], None] | None = None) -> RunSummary:
     """Materialize reference data, ingest pending files, then refresh what depends on them.
     `progress(step, ok, seconds)` is called as each step ends."""
-    from smart_maintenance.definitions import build_defs
+    with Pipeline(root, log_level) as pipeline:
+        return pipeline.run(now=now, min_file_age_seconds=min_file_age_seconds, progress=progress)
 
-    defs = build_defs(str(root.root))
-    loggers = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    summary = RunSummary(progress=progress)
-    with instance_for(root) as instance:
-        if _reference_changed(root, instance):
-            started = time.perf_counter()
-            result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-                instance=instance, asset_selection=[dg.AssetKey(k) for k in REFERENCE_ASSETS],
-                run_config=loggers, raise_on_error=False)
-            summary.add("reference data", result.success, time.perf_counter() - started)
 
+def watch(root: DataRoot, *, stop: threading.Event, interval_seconds: float = 1.0, min_file_age_seconds: float = 2.0,
+          log_level: str = "WARNING", progress: Callable[[str, bool, float], None] | None = None,
+          on_batch: Callable[[RunSummary, float, float], None] | None = None) -> None:
+    """A long-lived worker (`smart-maintenance run --watch`): a run as `run_once` does at start, then one
+    for each batch of files that settles in landing/ (looked at every `interval_seconds`), until `stop`
+    is set; the batch in progress finishes first. Definitions, instance and libraries stay loaded, so a
+    small batch costs its own work, not a process start-up (issue 8). `on_batch(summary, wall_seconds,
+    cpu_seconds)` is told of each batch as it ends."""
+    from smart_maintenance.defs.ingestion.jobs import pending_files
+
+    with Pipeline(root, log_level) as pipeline:
+        first = True
+        while not stop.is_set():
+            if first or pending_files(root, min_file_age_seconds):
+                wall, cpu = time.perf_counter(), time.process_time()
+                summary = pipeline.run(min_file_age_seconds=min_file_age_seconds, progress=progress)
+                if on_batch is not None:
+                    on_batch(summary, time.perf_counter() - wall, time.process_time() - cpu)
+                first = False
+            stop.wait(interval_seconds)
+
+
+class Pipeline:
+    """The Definitions and the Dagster instance of a data root, loaded once: `run_once` uses them for one
+    batch, `watch` for every batch that lands while it runs (no process start-up or imports per batch)."""
+
+    def __init__(self, root: DataRoot, log_level: str = "WARNING"):
+        from smart_maintenance.definitions import build_defs
+
+        self.root = root
+        self.defs = build_defs(str(root.root))
+        self.loggers = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+        # Entered first: resolving the Definitions reads the state storage the instance publishes on entry.
+        self.instance = instance_for(root).__enter__()
+        self.job = self.defs.resolve_implicit_global_asset_job_def()
+        self.graph = self.defs.resolve_asset_graph()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.instance.__exit__(*exc)
+
+    def run(self, *, now: str = "", min_file_age_seconds: float = 2.0,
+            progress: Callable[[str, bool, float], None] | None = None) -> RunSummary:
+        summary = RunSummary(progress=progress)
+        if _reference_changed(self.root, self.instance):
+            self._execute(summary, "reference data", set(REFERENCE_ASSETS))
         started = time.perf_counter()
         config = {"files": [], "min_file_age_seconds": min_file_age_seconds, "now": now}
-        result = defs.resolve_job_def("ingest_landing").execute_in_process(
-            run_config={"ops": {"ingest_landing_files": {"config": config}}, **loggers}, instance=instance,
+        result = self.defs.resolve_job_def("ingest_landing").execute_in_process(
+            run_config={"ops": {"ingest_landing_files": {"config": config}}, **self.loggers}, instance=self.instance,
             raise_on_error=False)
         # "+ scores, alerts" when the ingest run also detected (defs/detection/inline.py): alerts are done there.
         inline = any(m.asset_key == dg.AssetKey("alerts") for m in result.asset_materializations_for_node("ingest_landing_files"))
         summary.add("ingest landing files" + INLINE_SUFFIX * inline, result.success, time.perf_counter() - started)
-        summary.files = _batch_files(root, result.run_id)
-        _refresh_downstream(root, defs, instance, summary, loggers)
-    return summary
+        summary.files = _batch_files(self.root, result.run_id)
+        self._refresh_downstream(summary)
+        return summary
 
+    def _execute(self, summary: RunSummary, step: str, keys: set[str], ranges: list[tuple[str, str]] | None = None,
+                 partition_key: str | None = None) -> tuple[set[str], set[str]]:
+        """One run per range (one run if no ranges) materializing `keys` with their checks (not the drift
+        check: it has its own cadence, below). Returns the keys materialized and the steps that failed."""
+        from smart_maintenance.defs.detection.sensors import range_tags
 
-def _refresh_downstream(root: DataRoot, defs: dg.Definitions, instance: dg.DagsterInstance, summary: RunSummary,
-                        loggers: dict) -> None:
-    """Bring every asset downstream of the readings up to date, in dependency order, touching only the
-    partitions whose inputs changed (the same rules the model sensor and the automation apply)."""
-    from smart_maintenance.defs.detection.sensors import models_to_fit, range_tags
-    from smart_maintenance.defs.maintenance import refresh as refresh_maintenance
-    from smart_maintenance.detection.retraining import contiguous_ranges, days_to_score
-
-    job = defs.resolve_implicit_global_asset_job_def()
-    graph = defs.resolve_asset_graph()
-
-    def materialize(step: str, key: str, ranges: list[tuple[str, str]] | None = None) -> None:
-        started, ok = time.perf_counter(), True
-        # The asset and its own checks; the drift check (a check of anomaly_scores with its own cadence)
-        # runs once below, not with every range of scores.
-        checks = {c for c in graph.asset_check_keys if c.asset_key == dg.AssetKey(key) and c != DRIFT_CHECK}
-        subset = job.get_subset(asset_selection={dg.AssetKey(key)}, asset_check_selection=checks)
+        started, ok, done, failed = time.perf_counter(), True, set(), set()
+        assets = {dg.AssetKey(k) for k in keys}
+        checks = {c for c in self.graph.asset_check_keys if c.asset_key in assets and c != DRIFT_CHECK}
+        subset = self.job.get_subset(asset_selection=assets, asset_check_selection=checks)
         for first, last in ranges if ranges is not None else [(None, None)]:
-            tags = range_tags(first, last) if first else None
-            result = subset.execute_in_process(instance=instance, tags=tags, run_config=loggers, raise_on_error=False)
+            result = subset.execute_in_process(instance=self.instance, tags=range_tags(first, last) if first else None,
+                                               partition_key=partition_key, run_config=self.loggers, raise_on_error=False)
             ok = ok and result.success
+            done |= {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+            failed |= {e.step_key for e in result.get_step_failure_events()}
         count = f" ({len(ranges)} range{'s' * (len(ranges) != 1)})" if ranges else ""
         summary.add(step + count, ok, time.perf_counter() - started)
+        return done, failed
 
-    if weeks := models_to_fit(instance, root=root):
-        materialize("detection models", "detection_models", weeks)
-    days = days_to_score(latest_ids(instance, "sensor_readings"), latest_ids(instance, "detection_models"),
-                         latest_ids(instance, "anomaly_scores"))
-    if days:
-        materialize("anomaly scores", "anomaly_scores", contiguous_ranges(days))
-    if stale(instance, "alerts", ["anomaly_scores", "maintenance_events", "equipment"]):
-        materialize("alerts", "alerts")
-    _refresh_forecasts(instance, materialize)
-    refresh_maintenance(instance, materialize)
-    if readings := latest_ids(instance, "sensor_readings"):
-        # The report of the latest day with readings, rebuilt when anything it shows changed after it.
+    def _refresh_downstream(self, summary: RunSummary) -> None:
+        """Bring every asset downstream of the readings up to date, in dependency order, touching only the
+        partitions whose inputs changed (the same rules the model sensor and the automation apply)."""
+        from smart_maintenance.defs.detection.sensors import models_to_fit
+        from smart_maintenance.detection.retraining import contiguous_ranges, days_to_score
+
+        instance = self.instance
+        if weeks := models_to_fit(instance, root=self.root):
+            self._execute(summary, "detection models", {"detection_models"}, weeks)
+        days = days_to_score(latest_ids(instance, "sensor_readings"), latest_ids(instance, "detection_models"),
+                             latest_ids(instance, "anomaly_scores"))
+        if days:
+            self._execute(summary, "anomaly scores", {"anomaly_scores"}, contiguous_ranges(days))
+        if stale(instance, "alerts", ["anomaly_scores", "maintenance_events", "equipment"]):
+            self._execute(summary, "alerts", {"alerts"})
+        plan = downstream_plan(instance)
+        if plan:
+            self._run_plan(summary, plan)
+        if _drift_due(instance, latest_ids(instance, "sensor_readings")):
+            started = time.perf_counter()
+            result = self.defs.resolve_job_def("drift_check").execute_in_process(
+                instance=instance, run_config=self.loggers, raise_on_error=False)
+            summary.add("drift check", result.success, time.perf_counter() - started)
+
+    def _run_plan(self, summary: RunSummary, plan: list[Step]) -> None:
+        """A micro-batch's usual plan (every partitioned step on the same one day): one Dagster run for all
+        of it, not one per asset (each run costs ~0.1-0.2 s of run machinery). If that run fails, the steps
+        it skipped (downstream of the failure) still run on their own, as they would have one by one.
+        Other plans (a first load, a backfill: several days) run step by step."""
+        days = {r for s in plan for r in (s.ranges or [])}
+        if len(days) <= 1 and all(first == last for first, last in days):
+            day = next(iter(days))[0] if days else None
+            done, failed = self._execute(summary, " + ".join(s.name for s in plan), {s.key for s in plan},
+                                         partition_key=day)
+            plan = [s for s in plan if s.key not in done and s.key not in failed]  # skipped below a failure
+        for s in plan:
+            self._execute(summary, s.name, {s.key}, s.ranges)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # as the summary and the progress lines show it
+    key: str  # the asset
+    ranges: list[tuple[str, str]] | None = None  # daily partition ranges; None: not partitioned
+
+
+def downstream_plan(instance: dg.DagsterInstance) -> list[Step]:
+    """What to materialize after detection, in dependency order: RUL models when their inputs changed;
+    health and forecasts for the latest days whose readings changed (the automation keeps the same window
+    current; older days are backfilled on demand); maintenance requests, schedule and outbox when an
+    input changed or is in the plan; the report of the latest day with readings, when anything it shows
+    changed or is in the plan."""
+    from smart_maintenance.defs.forecasting.assets import AUTOMATIC_DAYS
+    from smart_maintenance.defs.maintenance.assets import STEPS as MAINTENANCE_STEPS
+    from smart_maintenance.detection.retraining import contiguous_ranges
+
+    plan: list[Step] = []
+    planned = lambda deps: any(s.key in deps for s in plan)  # noqa: E731
+    if stale(instance, "rul_models", ["sensor_readings", "maintenance_events", "equipment", "sensors"]):
+        plan.append(Step("RUL models", "rul_models"))
+    readings = latest_ids(instance, "sensor_readings")
+    for key, name in (("equipment_health", "equipment health"), ("failure_forecasts", "failure forecasts")):
+        own = latest_ids(instance, key)
+        if behind := [d for d in sorted(readings)[-AUTOMATIC_DAYS:] if own.get(d, -1) < readings[d]]:
+            plan.append(Step(name, key, contiguous_ranges(behind)))
+    for name, key, deps in MAINTENANCE_STEPS:
+        if planned(deps) or stale(instance, key, deps):
+            plan.append(Step(name, key))
+    if readings:
         last_day = max(readings)
         built = latest_ids(instance, "daily_report").get(last_day, -1)
-        inputs = ("sensor_readings", "anomaly_scores", "alerts", "failure_forecasts", "ingested_files",
-                  "maintenance_requests", "technician_schedule")
-        if any(latest_id(instance, k) > built for k in inputs):
-            materialize("daily report", "daily_report", [(last_day, last_day)])
-    if _drift_due(instance, latest_ids(instance, "sensor_readings")):
-        started = time.perf_counter()
-        result = defs.resolve_job_def("drift_check").execute_in_process(instance=instance, run_config=loggers,
-                                                                        raise_on_error=False)
-        summary.add("drift check", result.success, time.perf_counter() - started)
+        if planned(REPORT_INPUTS) or any(latest_id(instance, k) > built for k in REPORT_INPUTS):
+            plan.append(Step("daily report", "daily_report", [(last_day, last_day)]))
+    return plan
+
+
+REPORT_INPUTS = ("sensor_readings", "anomaly_scores", "alerts", "failure_forecasts", "ingested_files",
+                 "maintenance_requests", "technician_schedule")
 
 
 def _drift_due(instance: dg.DagsterInstance, readings: dict[str, int]) -> bool:
@@ -172,23 +263,6 @@ def _drift_due(instance: dg.DagsterInstance, readings: dict[str, int]) -> bool:
     evaluation = record.event.asset_check_evaluation if record is not None and record.event is not None else None
     last_day = evaluation.metadata.get(DRIFT_LAST_DAY) if evaluation is not None else None
     return last_day is None or last_day.value != max(readings)
-
-
-def _refresh_forecasts(instance: dg.DagsterInstance, materialize) -> None:
-    """RUL models when their inputs changed; health and forecasts for the latest days whose readings changed
-    (the automation keeps the same window current; older days are backfilled on demand)."""
-    from smart_maintenance.defs.forecasting.assets import AUTOMATIC_DAYS
-    from smart_maintenance.detection.retraining import contiguous_ranges
-
-    if stale(instance, "rul_models", ["sensor_readings", "maintenance_events", "equipment", "sensors"]):
-        materialize("RUL models", "rul_models")
-    readings = latest_ids(instance, "sensor_readings")
-    recent = sorted(readings)[-AUTOMATIC_DAYS:]
-    for key, step in (("equipment_health", "equipment health"), ("failure_forecasts", "failure forecasts")):
-        own = latest_ids(instance, key)
-        behind = [d for d in recent if own.get(d, -1) < readings[d]]
-        if behind:
-            materialize(step, key, contiguous_ranges(behind))
 
 
 REFERENCE_ASSETS = ("equipment", "sensors", "technicians")

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from smart_maintenance import lake
-from smart_maintenance.benchmarking.pipeline import END, continuation, plant
+from smart_maintenance.benchmarking.pipeline import END, plant
 from smart_maintenance.config import DataRoot
 from smart_maintenance.definitions import build_defs
 from smart_maintenance.runner import instance_for, run_once
-
-N_EQUIPMENT = 3
+from smart_maintenance_tests.defs.conftest import N_EQUIPMENT
 
 
 def ingest(root: DataRoot, detect: bool):
@@ -35,18 +32,6 @@ def ingest(root: DataRoot, detect: bool):
 def dataset(root: DataRoot, name: str):
     order = {"anomaly_scores": "equipment_id, sensor_id, timestamp", "alerts": "alert_id"}[name]
     return lake.connect().sql(f"SELECT * FROM {lake.scan_sql(root.lake, name)} ORDER BY {order}").df()
-
-
-@pytest.fixture(scope="module")
-def scored_plant(tmp_path_factory) -> Path:
-    """A plant with its models, scores and alerts, and a next micro-batch (60 minutes) in landing/."""
-    base = tmp_path_factory.mktemp("inline")
-    root = DataRoot(base / "plant")
-    plant(root.root, 2_000, N_EQUIPMENT)
-    summary = run_once(DataRoot(root.root).ensure(), min_file_age_seconds=0)
-    assert summary.success and [step for step, _, _ in summary.runs].count("drift check") == 1
-    continuation(root.root, "next.csv", 60, N_EQUIPMENT, END, base)
-    return root.root
 
 
 def test_the_ingest_run_scores_and_alerts_as_the_automation_would(scored_plant, tmp_path):

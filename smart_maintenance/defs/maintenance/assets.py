@@ -392,8 +392,9 @@ STEPS = (
 
 
 def refresh(instance: dg.DagsterInstance, materialize: Callable[..., None]) -> None:
-    """For the one-shot run (`runner.run_once`): materialize requests, schedule and outbox, in that order,
-    each when it never ran or an input was materialized after it. `materialize(step, key)` as in runner.py."""
+    """Materialize requests, schedule and outbox, in that order, each when it never ran or an input was
+    materialized after it, one `materialize(step, key)` each (the one-shot run plans the same steps with
+    runner.downstream_plan, in one run after a micro-batch)."""
     for step, key, deps in STEPS:
         if stale(instance, key, deps):
             materialize(step, key)

@@ -1,0 +1,151 @@
+"""The runner's micro-batch path (issue 8): everything downstream of a micro-batch in one Dagster run with
+the same results as one run per asset, what a failure in it skips still done, and `run --watch`, the
+long-lived worker, taking each file that lands through the whole pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from smart_maintenance import lake
+from smart_maintenance.benchmarking.pipeline import END, continuation, smart_maintenance_cmd
+from smart_maintenance.config import DataRoot
+from smart_maintenance.runner import INLINE_SUFFIX, Pipeline, RunSummary, downstream_plan, run_once
+from smart_maintenance_tests.defs.conftest import N_EQUIPMENT
+
+DOWNSTREAM = ["rul_models", "equipment_health", "failure_forecasts", "maintenance_requests", "technician_schedule",
+              "notification_outbox", "daily_report"]
+DATASETS = {"equipment_health": "equipment_id, date", "failure_forecasts": "equipment_id, date",
+            "maintenance_requests": "request_id", "technician_schedule": "request_id",
+            "notification_outbox": "message_key"}
+
+
+def copy(plant: Path, to: Path) -> DataRoot:
+    shutil.copytree(plant, to)
+    return DataRoot(to).ensure()
+
+
+def dataset(root: DataRoot, name: str):
+    return lake.connect().sql(f"SELECT * FROM {lake.scan_sql(root.lake, name)} ORDER BY {DATASETS[name]}").df()
+
+
+def report_json(root: DataRoot) -> dict:
+    """The latest day's report without what differs between any two builds (run history, build time)."""
+    summary = json.loads((root.reports / "daily" / f"{END.date().isoformat()}.json").read_text())
+    summary.pop("performance")
+    summary["report"].pop("generated_at")
+    return summary
+
+
+def runs_after(instance: dg.DagsterInstance, count: int) -> list[dg.DagsterRun]:
+    return [r.dagster_run for r in instance.get_run_records(dg.RunsFilter(), limit=count)]
+
+
+def test_a_micro_batch_refreshes_what_depends_on_it_in_one_run(scored_plant, tmp_path):
+    one_run, per_asset = copy(scored_plant, tmp_path / "one"), copy(scored_plant, tmp_path / "per-asset")
+
+    summary = run_once(one_run, min_file_age_seconds=0)
+    assert summary.success, summary.runs
+    steps = [step for step, _, _ in summary.runs]
+    assert steps[0] == "ingest landing files" + INLINE_SUFFIX
+    assert steps[1:] == ["RUL models + equipment health + failure forecasts + maintenance requests + technician schedule "
+                         "+ notifications + daily report"]
+
+    with Pipeline(one_run) as pipeline:
+        downstream, ingest = runs_after(pipeline.instance, 2)
+        assert ingest.job_name == "ingest_landing"
+        events = pipeline.instance.get_records_for_run(downstream.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+        done = {(e.event_log_entry.dagster_event.asset_key.to_user_string(), e.event_log_entry.dagster_event.partition)
+                for e in events}
+    day = END.date().isoformat()
+    assert done == {("rul_models", None), ("equipment_health", day), ("failure_forecasts", day), ("maintenance_requests", None),
+                    ("technician_schedule", None), ("notification_outbox", None), ("daily_report", day)}
+
+    # The same plan, one run per asset (as before): the same rows in every dataset and the same report.
+    with Pipeline(per_asset) as pipeline:
+        pipeline.defs.resolve_job_def("ingest_landing").execute_in_process(
+            instance=pipeline.instance, run_config={"ops": {"ingest_landing_files": {"config": {"min_file_age_seconds": 0}}}})
+        plan = downstream_plan(pipeline.instance)
+        assert [s.key for s in plan] == DOWNSTREAM
+        for step in plan:
+            pipeline._execute(RunSummary(), step.name, {step.key}, step.ranges)
+    for name in DATASETS:
+        one, per = dataset(one_run, name), dataset(per_asset, name)
+        assert len(one) > 0 or name not in ("equipment_health", "failure_forecasts"), name  # (3 machines: no requests)
+        assert one.equals(per), name
+    assert report_json(one_run) == report_json(per_asset)
+
+    # Nothing new: nothing downstream runs again.
+    assert [step for step, _, _ in run_once(one_run, min_file_age_seconds=0).runs] == ["ingest landing files"]
+
+
+def test_what_a_failure_in_the_one_run_skips_still_runs_on_its_own(scored_plant, tmp_path):
+    root = copy(scored_plant, tmp_path / "plant")
+    day = END.date().isoformat()
+    blocked = root.lake / "failure_forecasts" / f"date={day}"
+    shutil.rmtree(blocked, ignore_errors=True)
+    blocked.write_text("not a folder: writing the day's forecasts fails")
+
+    summary = run_once(root, min_file_age_seconds=0)
+
+    outcome = {step: ok for step, ok, _ in summary.runs}
+    together = [step for step in outcome if step.startswith("RUL models + ")]
+    assert len(together) == 1 and outcome[together[0]] is False and not summary.success
+    # Downstream of the failed forecasts, skipped in that run, then run on their own.
+    alone = ("maintenance requests", "technician schedule", "notifications", "daily report (1 range)")
+    assert {step: outcome.get(step) for step in alone} == dict.fromkeys(alone, True)
+    assert not [step for step in outcome if step.startswith("failure forecasts")]  # the failed step is not retried
+    assert (root.reports / "daily" / f"{day}.json").exists()
+
+
+def test_run_watch_takes_each_file_that_lands_through_the_pipeline(scored_plant, tmp_path):
+    root = copy(scored_plant, tmp_path / "plant")
+    pending = root.landing / "next.csv"
+    later = tmp_path / "next.csv"
+    shutil.move(pending, later)  # the worker starts with nothing pending; the file lands while it runs
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "SMART_MAINTENANCE_HOME")}
+    log = (tmp_path / "watch.err").open("w+")
+    worker = subprocess.Popen(smart_maintenance_cmd() + ["run", "--home", str(root.root), "--watch", "--min-file-age", "0",
+                                                         "--interval", "0.2"],
+                              stdout=subprocess.PIPE, stderr=log, text=True, env={**env, "PYTHONWARNINGS": "ignore"},
+                              start_new_session=True)
+    try:
+        wait_for_batches(log, 1)
+        os.replace(later, pending)
+        wait_for_batches(log, 2)
+        continuation(root.root, "third.csv", 30, N_EQUIPMENT, END + timedelta(minutes=60), tmp_path)
+        wait_for_batches(log, 3)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, out
+    log.seek(0)
+    err = log.read()
+    assert "done ingest landing files" + INLINE_SUFFIX in err
+    assert out.count("files: 1 ingested") == 2
+    ledger = lake.connect().sql(f"SELECT source_file, status FROM {lake.scan_sql(root.lake, 'ingested_files')}").fetchall()
+    assert {("next.csv", "ingested"), ("third.csv", "ingested")} <= set(ledger)
+    with Pipeline(root) as pipeline:
+        alerts = pipeline.instance.fetch_materializations(dg.AssetKey("alerts"), limit=1).records[0]
+        run = pipeline.instance.get_run_by_id(alerts.run_id)
+        assert run.job_name == "ingest_landing"  # the last file's alerts came from its own ingest run
+        assert downstream_plan(pipeline.instance) == []  # and everything after it is current
+
+
+def wait_for_batches(log, count: int, timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        log.seek(0)
+        if log.read().count("batch done in") >= count:
+            return
+        time.sleep(0.2)
+    log.seek(0)
+    raise AssertionError(f"no batch {count} within {timeout_s} s:\n{log.read()[-3000:]}")
