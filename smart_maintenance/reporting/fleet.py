@@ -3,7 +3,7 @@ risk, and a status that orders the fleet for a plant manager (at risk first)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -31,8 +31,9 @@ def fleet_frame(view: LakeView, window: Window, alerts: pd.DataFrame, forecasts:
                 health: pd.DataFrame) -> pd.DataFrame:
     equipment = view.table("equipment")
     ids = set(equipment.get("equipment_id", pd.Series(dtype=object)).dropna())
-    rates, latest = _anomaly_rates(view, window), _latest_rates(view, window)
+    rates = _anomaly_rates(view, window)
     ids |= set(rates["equipment_id"]) | set(alerts["equipment_id"].dropna()) | set(forecasts["equipment_id"])
+    latest = _latest_rates(view, window, ids)
     fleet = pd.DataFrame({"equipment_id": pd.Series(sorted(ids, key=str), dtype=object)})
     if len(equipment):
         fleet = fleet.merge(equipment[["equipment_id", "site", "type", "criticality"]].drop_duplicates("equipment_id"),
@@ -78,13 +79,24 @@ def _anomaly_rates(view: LakeView, window: Window) -> pd.DataFrame:
         [window.start, window.end, window.begin.to_pydatetime(), window.as_of.to_pydatetime()])
 
 
-def _latest_rates(view: LakeView, window: Window) -> pd.DataFrame:
-    """Each equipment's anomaly rate on its last scored day at or before the report's as-of."""
+def _latest_rates(view: LakeView, window: Window, equipment_ids: set) -> pd.DataFrame:
+    """Each equipment's anomaly rate on its last scored day at or before the report's as-of (at least
+    for `equipment_ids`, the fleet's: rows of others may be missing)."""
     if not view.has("anomaly_scores"):
         return pd.DataFrame(columns=["equipment_id", "latest_day", "latest_anomaly_rate"])
+    # Usually the window's last day has scores of the whole fleet, and reading that day alone is enough;
+    # else the whole lookback (which costs a scan of every day of scores in it).
+    latest = _last_day_rates(view, window, window.end)
+    if equipment_ids <= set(latest["equipment_id"]):
+        return latest
+    return _last_day_rates(view, window, window.end - timedelta(days=LATEST_LOOKBACK_DAYS))
+
+
+def _last_day_rates(view: LakeView, window: Window, since: date) -> pd.DataFrame:
+    """Per equipment, the anomaly rate of its last day with scores from `since` to the window's end."""
     return view.sql(
         f"""SELECT equipment_id, CAST(date AS VARCHAR) AS latest_day, rate AS latest_anomaly_rate FROM (
               SELECT equipment_id, date, avg(is_anomaly::DOUBLE) AS rate FROM {view.scan('anomaly_scores')}
               WHERE date BETWEEN ? AND ? AND timestamp < ? GROUP BY ALL)
             QUALIFY row_number() OVER (PARTITION BY equipment_id ORDER BY date DESC) = 1""",
-        [window.end - timedelta(days=LATEST_LOOKBACK_DAYS), window.end, window.as_of.to_pydatetime()])
+        [since, window.end, window.as_of.to_pydatetime()])

@@ -4,6 +4,7 @@ every section drawn from the summary dict, every data-derived string HTML-escape
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from smart_maintenance.reporting.charts import figures
+from smart_maintenance.reporting.charts import Figure, figures
 from smart_maintenance.reporting.frames import utc
 from smart_maintenance.reporting.summary import key_numbers
 
@@ -94,7 +95,7 @@ def render_html(summary: dict[str, Any]) -> str:
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc(title)}</title>'
             f"<style>{CSS}</style>"
-            f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
+            f'<script type="text/javascript">{_plotly_js()}</script></head><body>'
             f"<header><h1>{esc(title)}</h1><p>Window {fmt(report['start'])} .. {fmt(report['end'])} (UTC days) · as of "
             f"{fmt(report['as_of'], 'ts')} · generated {fmt(report['generated_at'], 'ts')}</p></header>"
             f"<nav>{nav}</nav><main>{_cards(summary)}{body}</main>"
@@ -102,8 +103,16 @@ def render_html(summary: dict[str, Any]) -> str:
             f"</footer></body></html>")
 
 
-def _chart(name: str, fig) -> str:
-    return pio.to_html(fig, full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, div_id=f"chart-{name}")
+@functools.cache
+def _plotly_js() -> str:
+    """plotly.js itself (4.8 MB), read from the plotly package once per process rather than per report."""
+    return get_plotlyjs()
+
+
+def _chart(name: str, fig: Figure) -> str:
+    # validate=False: the figures are already plotly.js JSON (`charts`); validating would build graph objects.
+    return pio.to_html(fig, full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, div_id=f"chart-{name}",
+                       validate=False)
 
 
 def _cards(summary: dict[str, Any]) -> str:

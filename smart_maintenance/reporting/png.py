@@ -6,6 +6,7 @@ advice for servers). kaleido is not a dependency."""
 from __future__ import annotations
 
 import base64
+import functools
 import io
 from typing import TYPE_CHECKING, Any
 
@@ -17,19 +18,28 @@ if TYPE_CHECKING:
 
 def alerts_png(summary: dict[str, Any], width_in: float = 5.0, height_in: float = 2.2, dpi: int = 80) -> bytes:
     """Stacked bars: alerts started per bucket of the window, by validation status."""
+    series = summary["anomalies"]["over_time"]
+    by_status = tuple(tuple(row[f"status_{status}"] for row in series) for status in STATUS_COLORS)
+    return _alerts_png(tuple(row["bucket"] for row in series), by_status, summary["report"]["bucket"],
+                       width_in, height_in, dpi)
+
+
+# Remembered per process: each micro-batch rebuilds the day's report, but its alert timeline changes only
+# when an alert starts, and drawing it costs ~50 ms. The picture depends on these arguments only.
+@functools.lru_cache(maxsize=16)
+def _alerts_png(buckets: tuple[str, ...], by_status: tuple[tuple[int, ...], ...], bucket: str,
+                width_in: float, height_in: float, dpi: int) -> bytes:
+    """`by_status`: the alert counts per bucket of each status of `STATUS_COLORS`, in its order."""
     import pandas as pd
 
-    series = summary["anomalies"]["over_time"]
-    x = [pd.Timestamp(row["bucket"]).to_pydatetime() for row in series]
-    hourly = summary["report"]["bucket"] == "hour"
-    width = (1 / 24 if hourly else 1.0) * 0.9
+    x = [pd.Timestamp(b).to_pydatetime() for b in buckets]
+    width = (1 / 24 if bucket == "hour" else 1.0) * 0.9
     fig, ax = _figure(width_in, height_in, dpi)
-    bottom = [0] * len(series)
-    for status, color in STATUS_COLORS.items():
-        values = [row[f"status_{status}"] for row in series]
+    bottom = [0] * len(buckets)
+    for (status, color), values in zip(STATUS_COLORS.items(), by_status):
         ax.bar(x, values, width=width, bottom=bottom, color=color, label=status.replace("_", " "), align="edge")
         bottom = [b + v for b, v in zip(bottom, values)]
-    ax.set_title(f"Alerts per {summary['report']['bucket']}", fontsize=9)
+    ax.set_title(f"Alerts per {bucket}", fontsize=9)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=6, loc="upper left", frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
@@ -39,17 +49,19 @@ def alerts_png(summary: dict[str, Any], width_in: float = 5.0, height_in: float 
 
 
 def _figure(width_in: float, height_in: float, dpi: int):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width_in, height_in), dpi=dpi)
+    # The Agg canvas from the start: `tight_layout` then measures text with the renderer that draws the
+    # PNG (and its cached text extents), rather than with a throwaway one.
+    FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
 
 
 def _png(fig) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     out = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(out)
+    fig.canvas.print_png(out)
     return out.getvalue()
 
 

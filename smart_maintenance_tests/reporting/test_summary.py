@@ -42,6 +42,7 @@ def test_fleet_status_counts_and_risk(summary):
     assert (fleet["pump-1"]["alerts"], fleet["pump-1"]["credible_alerts"]) == (2, 1)  # a0 (day before) and a4 (later) excluded
     assert fleet["pump-1"]["latest_day"] == "2026-03-10"
     assert fleet["mtr-3"]["status"] == "no_data" and fleet["mtr-3"]["readings"] == 0
+    assert (fleet["mtr-3"]["latest_day"], fleet["mtr-3"]["latest_anomaly_rate"]) == ("2026-03-08", 0.0)  # silent since
     assert [e["equipment_id"] for e in summary["fleet"]["equipment"]] == ["fan-2", "pump-1", "mtr-3"]  # worst first
 
 
@@ -57,6 +58,15 @@ def test_anomaly_summary(summary):
     top = [(t["equipment_id"], t["sensor_id"], t["alerts"], t["credible"]) for t in a["top_sensors"]]
     assert top[0] == ("pump-1", "temp", 1, 1)  # credible alerts first
     assert sorted(top[1:]) == [("fan-2", "temp", 1, 0), ("pump-1", EVIL, 1, 0)]
+
+
+def test_alerts_over_a_week_are_counted_per_day(hand_lake):
+    over_time = compute_summary(hand_lake, Window(D - timedelta(days=6), D, NOW), RUNS)["anomalies"]["over_time"]
+    assert [b["bucket"] for b in over_time] == [f"{D - timedelta(days=6 - i)}T00:00:00+00:00" for i in range(7)]
+    assert [b["alerts"] for b in over_time] == [0, 0, 0, 0, 0, 1, 3]  # a0 the day before DAY; a4 is after the as-of
+    assert over_time[5]["severity_critical"] == over_time[5]["status_credible"] == 1
+    statuses = ("credible", "needs_investigation", "suspected_false_positive")
+    assert [over_time[6][f"status_{s}"] for s in statuses] == [1, 1, 1]
 
 
 def test_false_positive_rate_from_decisions(summary):
