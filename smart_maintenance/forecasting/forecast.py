@@ -57,9 +57,10 @@ def forecast_failures(
     types = _types(equipment)
     limits = sensor_limits(grid, sensors, equipment, config.baseline, models.limit_offsets if models else None)
     with_limits = set(limits.loc[limits["direction"] != 0, "equipment_id"])
+    chosen_for = {t: models.method_for(t) if models else None for t in {types.get(e) for e in recent}}
     method = {}
     for equipment_id in recent:
-        chosen = models.method_for(types.get(equipment_id)) if models else None
+        chosen = chosen_for[types.get(equipment_id)]
         if chosen == "learned_rul":
             method[equipment_id] = chosen
         else:

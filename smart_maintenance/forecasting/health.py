@@ -46,13 +46,18 @@ def equipment_health(
     frame = frame[frame["z"] > -config.baseline.idle_z]  # stops
     frame["date"] = frame["timestamp"].dt.floor(config.health.frequency)
     daily = frame.groupby(["equipment_id", "date", "sensor_id"], sort=True)["z"].median().clip(lower=0.0).reset_index()
-    rows = []
-    for (equipment_id, date), day in daily.groupby(["equipment_id", "date"], sort=True):
-        z = day.set_index("sensor_id")["z"].sort_values(ascending=False)
-        top = z[z > 2.0].head(config.health.top_sensors)
-        rows.append((equipment_id, date, float(np.sqrt(np.mean(z.to_numpy() ** 2))),
-                     "; ".join(f"{s} +{v:.1f} sd" for s, v in top.items()), len(z)))  # fmt: skip
-    out = pd.DataFrame(rows, columns=["equipment_id", "date", "distance", "contributing_sensors", "n_sensors"])
+    # One slice per equipment and day, its sensors strongest first (ties in sensor order).
+    daily = daily.sort_values(["equipment_id", "date", "z"], ascending=[True, True, False], kind="stable", ignore_index=True)
+    first = ~daily.duplicated(["equipment_id", "date"]).to_numpy()
+    bounds = np.append(np.flatnonzero(first), len(daily))
+    z, sensor_ids = daily["z"].to_numpy(), daily["sensor_id"].to_numpy()
+    distance, contributing = [], []
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        distance.append(float(np.sqrt(np.mean(z[start:end] ** 2))))
+        top = [i for i in range(start, end) if z[i] > 2.0][: config.health.top_sensors]
+        contributing.append("; ".join(f"{sensor_ids[i]} +{z[i]:.1f} sd" for i in top))
+    out = daily.loc[first, ["equipment_id", "date"]].reset_index(drop=True)
+    out["distance"], out["contributing_sensors"], out["n_sensors"] = distance, contributing, np.diff(bounds)
     out["health"] = np.exp(-out["distance"] / config.health.reference_z)
     out["trend_per_day"] = out.groupby("equipment_id", sort=False)["distance"].transform(lambda d: _rolling_slope(d.to_numpy(), config.health.trend_days))
     out["as_of"] = pd.Series([as_of] * len(out), dtype="datetime64[us, UTC]")

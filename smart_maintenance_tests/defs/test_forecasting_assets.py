@@ -75,3 +75,70 @@ def test_only_equipment_with_new_data_is_reforecast(plant_root):
     assert after.loc[one, "as_of"] == pd.Timestamp(later)  # re-forecast as of its new reading
     others = [e for e in before.index if e != one]
     pd.testing.assert_series_equal(after.loc[others, "as_of"], before.loc[others, "as_of"])  # untouched
+
+
+def test_new_readings_alone_reuse_the_models(plant_root):
+    from smart_maintenance_tests.conftest import drop
+
+    models = sorted((plant_root.models / "rul").glob("*.pkl"))
+    latest = lake.read_dataset(plant_root.lake, "sensor_readings").to_pandas()["timestamp"].max()
+    later = (latest + pd.Timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    drop(plant_root, "later.csv", f"timestamp,equipment_id,sensor_id,value\n{later},CMP-003,current,96\n")
+    assert run_once(plant_root, min_file_age_seconds=0).success
+    with instance_for(plant_root) as instance:
+        import dagster as dg
+
+        (record,) = instance.fetch_materializations(dg.AssetKey("rul_models"), limit=1).records
+        metadata = record.asset_materialization.metadata
+    # Materialized for this batch (as of its reading), from the models already learned.
+    assert metadata["as_of"].value == str(pd.Timestamp(later)) and metadata["refitted"].value is False
+    assert sorted((plant_root.models / "rul").glob("*.pkl")) == models
+
+
+def _write_day(root, day: str, minutes: int, seed: int) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from smart_maintenance import schemas
+
+    times = pd.date_range(day, periods=minutes, freq="10min", tz="UTC")
+    rng = np.random.default_rng(seed)
+    frame = pd.concat([pd.DataFrame({"timestamp": times, "equipment_id": e, "sensor_id": s, "value": rng.normal(10, 1, minutes),
+                                     "sensor_type": "generic"}) for e, s in (("pump-1", "temp"), ("pump-1", "vib"), ("fan-2", "temp"))])
+    frame = frame.assign(unit="u", quality=1.0, reference_status="known", source_file="f.csv", file_sha256="x", ingested_at=times[0])
+    lake.write_partition(root.lake, "sensor_readings", "date", day, pa.Table.from_pandas(frame, schema=schemas.SENSOR_READINGS, preserve_index=False))
+
+
+def test_hourly_medians_read_again_only_the_days_that_changed(root, monkeypatch):
+    from smart_maintenance.defs.forecasting import inputs
+
+    for i, day in enumerate(("2026-02-27", "2026-02-28", "2026-03-01")):
+        _write_day(root, day, 144, seed=i)
+    read = []
+    aggregate = inputs._aggregate
+    monkeypatch.setattr(inputs, "_aggregate", lambda files, *a, **k: read.append([f.parent.name for f in files]) or aggregate(files, *a, **k))
+
+    def check(days: int) -> list[list[str]]:
+        read.clear()
+        kept = inputs.hourly(root.lake, "2026-03-01", days, "1h")
+        one_query = inputs.hourly(root.lake, "2026-03-01", days, "1h", reuse=False)
+        pd.testing.assert_frame_equal(kept, one_query, check_exact=True)
+        return read[:-1]  # the reads of the kept path (the last one is the reference's)
+
+    assert check(3) == [["date=2026-02-27", "date=2026-02-28", "date=2026-03-01"]]  # one query for all
+    assert check(3) == []  # nothing changed: nothing read
+    _write_day(root, "2026-03-01", 150, seed=9)  # a micro-batch rewrites the latest day
+    assert check(3) == [["date=2026-03-01"]]
+    assert check(2) == []  # a shorter window of the same files
+    assert len(inputs.hourly(root.lake, "2026-03-01", 3, "1h")) == 3 * 3 * 24 + 3  # 150 x 10 min: one more hour
+
+
+def test_reference_tables_parsed_again_after_an_edit(root):
+    from smart_maintenance.defs.forecasting import inputs
+
+    sensors = inputs.reference(root.reference, "sensors")
+    sensors.loc[0, "alarm_limit"] = -1.0  # a copy: the kept table is not changed
+    assert inputs.reference(root.reference, "sensors")["alarm_limit"].tolist() == [90.0, 7.1, 80.0]
+    path = root.reference / "sensors.csv"
+    path.write_text(path.read_text().replace(",7.1\n", ",6.5\n"))
+    assert inputs.reference(root.reference, "sensors")["alarm_limit"].tolist() == [90.0, 6.5, 80.0]

@@ -35,3 +35,18 @@ def test_metrics():
     # late by 10 (d=10): e - 1; early by 13 (d=-13): e - 1
     assert np.isclose(nasa_score([20, 0], [10, 13]), 2 * (np.e - 1))
     assert coverage([0, 5, 0], [10, 6, np.nan], [5, 7, 100]) == 2 / 3
+
+
+def test_contributing_sensors_strongest_first_at_most_three_above_two_scales():
+    # One press, five sensors; on its third day each moves towards its limit by a different number of
+    # scales (noise sd 1 around 100: scale ~1). The day names the three furthest (> 2 scales), strongest first.
+    hours, shifts = 72, {"a": 3.0, "b": 10.0, "c": 6.0, "d": 4.0, "e": 0.0}
+    rng = np.random.default_rng(0)
+    readings = pd.concat([series("press-1", s, 100 + rng.normal(0, 1, hours) + np.where(np.arange(hours) >= 48, shift, 0.0))
+                          for s, shift in shifts.items()], ignore_index=True)  # fmt: skip
+    sensors = sensor_rows([("press-1", s, 130.0) for s in shifts])
+    health = equipment_health(readings, sensors, START + pd.Timedelta(hours=hours))
+    assert health["n_sensors"].tolist() == [5, 5, 5]
+    assert [part.split()[0] for part in health["contributing_sensors"].iloc[-1].split("; ")] == ["b", "c", "d"]
+    assert health["contributing_sensors"].iloc[0] == ""  # healthy first day
+    assert health["distance"].iloc[-1] > health["distance"].iloc[0] and health["trend_per_day"].iloc[-1] > 0

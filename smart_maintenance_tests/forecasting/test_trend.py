@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from smart_maintenance.forecasting import ForecastConfig, forecast_failures
-from smart_maintenance.forecasting.trend import crossing_samples
+from smart_maintenance.forecasting.trend import crossing_samples, sensor_series
 from smart_maintenance.schemas import FAILURE_FORECASTS
 from smart_maintenance_tests.forecasting.frames import START, ramp, sensor_rows, series
 
@@ -98,3 +100,29 @@ def test_only_equipment_with_recent_data_is_forecast():
     sensors = sensor_rows([("kiln-8", "draft", 2.0), ("sieve-1", "mesh_load", 70.0)])
     rows = forecast_failures(pd.concat([old, now]), sensors, EQUIPMENT, None, AS_OF)
     assert rows["equipment_id"].tolist() == ["sieve-1"]
+
+
+def test_sensor_series_cuts_each_sensor_at_its_own_time_and_drops_stops():
+    # What Prophet would fit, per sensor with a limit, cut for all sensors at once: rows in
+    # (cut - history, cut], stops (far on the safe side) removed, rows kept in their order. A sensor
+    # whose rows all fall out is still listed (then screened out); one without a limit is not.
+    config, baseline = dataclasses.replace(ForecastConfig().trend, history=pd.Timedelta(hours=48)), ForecastConfig().baseline
+    values = np.full(HOURS, 50.0)
+    values[200] = 0.0  # a stop: 50 scales below the baseline, the limit lies above
+    grid = pd.concat([
+        series("kiln-8", "draft", np.full(HOURS, 12.0)),
+        series("kiln-7", "shell_heat", values).iloc[::-1],  # rows out of time order stay so
+        series("kiln-7", "hum", np.full(HOURS, 5.0)),
+    ], ignore_index=True)[["equipment_id", "sensor_id", "timestamp", "value"]]  # fmt: skip
+    limited = pd.DataFrame({"equipment_id": ["kiln-7", "kiln-8"], "sensor_id": ["shell_heat", "draft"], "center": [50.0, 12.0],
+                            "scale": [1.0, 0.5], "alarm_limit": [110.0, 2.0], "direction": [1, -1]}).set_index(["equipment_id", "sensor_id"])
+    cut_7, cut_8 = START + pd.Timedelta(hours=220), START - pd.Timedelta(hours=1)  # kiln-8: before its first row
+    out = list(sensor_series(grid, limited, {"kiln-7": cut_7, "kiln-8": cut_8}.get, baseline, config))
+    assert [key for key, *_ in out] == [("kiln-7", "shell_heat"), ("kiln-8", "draft")]
+    (_, ref, cut, ds, y), (_, ref_8, _, ds_8, _) = out
+    assert ref == (50.0, 1.0, 110.0, 1) and ref_8 == (12.0, 0.5, 2.0, -1) and cut == cut_7
+    start = (cut_7 - config.history).tz_localize(None)
+    expected = [t for t in pd.date_range(START, periods=HOURS, freq="h").tz_localize(None)[::-1]
+                if start < t <= cut_7.tz_localize(None) and t != (START + pd.Timedelta(hours=200)).tz_localize(None)]
+    assert list(pd.DatetimeIndex(ds)) == expected and len(expected) == 47 and (y == 50.0).all()
+    assert len(ds_8) == 0

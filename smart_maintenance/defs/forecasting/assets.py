@@ -4,11 +4,13 @@ aggregates from the lake (DuckDB), call it and write the lake.
 
 Causality: the forecast as of day D uses readings up to D and a model learned from the failures known
 at D (models are cached by the set of failures they learned from, so one is fitted only when a new
-failure arrives, never per micro-batch).
+failure arrives, never per micro-batch). A micro-batch reads only what it changed: the hourly medians of
+unchanged days and the reference tables are kept by the process while their files are unchanged (inputs.py).
 """
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -17,6 +19,7 @@ import pyarrow as pa
 from smart_maintenance import artifacts, lake, schemas
 from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.assets import ON_ANY_UPDATE, ON_NEW_DATA
+from smart_maintenance.defs.forecasting import inputs
 from smart_maintenance.defs.metadata import OWNERS, column_schema, markdown_table
 from smart_maintenance.defs.partitions import daily, days_in
 from smart_maintenance.defs.resources import DataRootResource
@@ -25,7 +28,6 @@ from smart_maintenance.forecasting.config import ForecastConfig
 from smart_maintenance.forecasting.forecast import forecast_failures
 from smart_maintenance.forecasting.health import equipment_health as health_rows
 from smart_maintenance.forecasting.models import RulModels, fit_rul_models
-from smart_maintenance.reference import read_reference
 
 GROUP = "forecasting"
 CONFIG = ForecastConfig()
@@ -38,20 +40,9 @@ RECENT_NEW_DATA = (ON_NEW_DATA & dg.AutomationCondition.in_latest_time_window(ti
     f"new data in the last {AUTOMATIC_DAYS} days")
 
 
-def hourly(root: DataRoot, last_day: str, days: int) -> pd.DataFrame:
+def hourly(root: DataRoot, last_day: str, days: int, reuse: bool = True) -> pd.DataFrame:
     """Hourly medians of every sensor over `days` days ending with `last_day` (what the core aggregates to)."""
-    end = datetime.fromisoformat(last_day)
-    wanted = [(end - timedelta(days=i)).date().isoformat() for i in range(days - 1, -1, -1)]
-    files = lake.partition_files(root.lake, "sensor_readings", "date", wanted)
-    if not files:
-        return pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[us, UTC]"), "equipment_id": pd.Series(dtype=object),
-                             "sensor_id": pd.Series(dtype=object), "value": pd.Series(dtype=float),
-                             "sensor_type": pd.Series(dtype=object)})
-    return lake.connect().sql(
-        f"""SELECT time_bucket(INTERVAL '{int(pd.Timedelta(CONFIG.trend.aggregate).total_seconds())} seconds', timestamp) AS timestamp,
-                   equipment_id, sensor_id, median(value) AS value, any_value(sensor_type) AS sensor_type
-            FROM {lake.files_sql(files)} GROUP BY ALL ORDER BY equipment_id, sensor_id, timestamp"""
-    ).df()
+    return inputs.hourly(root.lake, last_day, days, CONFIG.trend.aggregate, reuse)
 
 
 def events(root: DataRoot) -> pd.DataFrame | None:
@@ -66,18 +57,23 @@ def latest_reading(root: DataRoot, day: str) -> pd.Timestamp | None:
     return pd.Timestamp(latest)
 
 
-def models_as_of(root: DataRoot, as_of: pd.Timestamp, evts: pd.DataFrame | None) -> RulModels:
-    """The RUL models learned from the failures known at `as_of` (cached by that set of failures)."""
+def models_path(root: DataRoot, as_of: pd.Timestamp, evts: pd.DataFrame | None) -> Path:
+    """Where the RUL models learned from the failures known at `as_of` are kept: named by that set of
+    failures (with the config and the seed), so new readings alone never make new models."""
     failures = [] if evts is None else sorted(
         f"{e}|{t.isoformat()}" for e, t, k in zip(evts["equipment_id"], evts["timestamp"], evts["event_type"])
         if k == "failure" and t <= as_of)
     key = hashlib.sha256(("\n".join(failures) + CONFIG.fingerprint() + str(SEED)).encode()).hexdigest()[:16]
-    path = root.models / "rul" / f"{key}.pkl"
+    return root.models / "rul" / f"{key}.pkl"
+
+
+def models_as_of(root: DataRoot, as_of: pd.Timestamp, evts: pd.DataFrame | None) -> RulModels:
+    """The RUL models learned from the failures known at `as_of` (fitted once per set of failures)."""
+    path = models_path(root, as_of, evts)
     if path.exists():
         return artifacts.load(path)
-    readings = hourly(root, as_of.date().isoformat(), TRAINING_DAYS)
-    equipment = read_reference(root.reference, "equipment").to_pandas()
-    sensors = read_reference(root.reference, "sensors").to_pandas()
+    readings = hourly(root, as_of.date().isoformat(), TRAINING_DAYS, reuse=False)
+    equipment, sensors = inputs.reference(root.reference, "equipment"), inputs.reference(root.reference, "sensors")
     models = fit_rul_models(readings, evts, equipment, CONFIG, as_of=as_of, seed=SEED, sensors=sensors)
     artifacts.save(path, models)
     return models
@@ -120,16 +116,18 @@ def rul_models(data_root: DataRootResource) -> dg.MaterializeResult:
     """Remaining-useful-life models per equipment type, learned from run-to-failure histories (each
     `failure` event ends one), with quantile intervals and the backtest that chose, per type, between the
     learned model and the Prophet trend to the alarm limit; the same backtest calibrates the trend's
-    interval (the alarm comes before the failure). Refitted only when the set of failures changes."""
+    interval (the alarm comes before the failure). Refitted only when the set of failures changes: after
+    a batch of readings alone, the models already learned are loaded and reported (`refitted: false`)."""
     root = data_root.get()
     days = sorted(p.name.removeprefix("date=") for p in (root.lake / "sensor_readings").glob("date=*"))
     if not days:
         return dg.MaterializeResult(metadata={"histories": 0, "note": "no readings yet"})
-    as_of = latest_reading(root, days[-1])
-    models = models_as_of(root, as_of, events(root))
+    as_of, evts = latest_reading(root, days[-1]), events(root)
+    refitted = not models_path(root, as_of, evts).exists()
+    models = models_as_of(root, as_of, evts)
     meta = models.metadata()
     return dg.MaterializeResult(metadata={
-        "version": meta["version"], "as_of": str(as_of), "histories": len(models.histories),
+        "version": meta["version"], "as_of": str(as_of), "refitted": refitted, "histories": len(models.histories),
         "training_window": f"{models.train_start} .. {models.train_end}" if len(models.histories) else "no failures yet",
         "learned_types": ", ".join(sorted(models.learned)) or "none",
         "methods": markdown_table([{"equipment_type": t, "method": m} for t, m in meta["methods"].items()]),
@@ -156,8 +154,7 @@ def equipment_health(context: dg.AssetExecutionContext, data_root: DataRootResou
     baseline toward their alarm limits (0 = healthy baseline), its trend per day and the sensors that
     contribute most. The run of an equipment restarts after each repair."""
     root = data_root.get()
-    sensors, equipment, evts = (read_reference(root.reference, "sensors").to_pandas(),
-                                read_reference(root.reference, "equipment").to_pandas(), events(root))
+    sensors, equipment, evts = inputs.reference(root.reference, "sensors"), inputs.reference(root.reference, "equipment"), events(root)
     rows = 0
     for day in days_in(context.partition_time_window):
         as_of = _as_of(root, day)
@@ -192,8 +189,7 @@ def failure_forecasts(context: dg.AssetExecutionContext, data_root: DataRootReso
     backs it, `trend_prophet` to the alarm limit, or `none` with the reason) and the top drivers. No
     crossing within the horizon is stated as beyond horizon, never as a made-up date."""
     root = data_root.get()
-    sensors, equipment, evts = (read_reference(root.reference, "sensors").to_pandas(),
-                                read_reference(root.reference, "equipment").to_pandas(), events(root))
+    sensors, equipment, evts = inputs.reference(root.reference, "sensors"), inputs.reference(root.reference, "equipment"), events(root)
     frames, missing, disordered = [], [], []
     for day in days_in(context.partition_time_window):
         as_of = _as_of(root, day)
