@@ -32,6 +32,11 @@ def test_smoke_run_writes_the_pipeline_section_with_numbers(tmp_path: Path) -> N
     assert increment["rows_read"] == increment["readings"] > 0 and 0 < increment["share_of_full"]
     # The increment lands in a week whose model exists: the ingest run scores it and rebuilds the alerts.
     assert increment["stages"][0]["stage"] == "ingest landing files + scores, alerts" and increment["to_alerts_s"] > 0
+    # The same increment through the long-lived worker: both batches timed by it, every reading accounted for.
+    (watched,) = results["worker"]["runs"]
+    assert watched["exit_code"] == 0 and watched["rows_read"] == watched["readings"] > 0
+    assert 0 < watched["incremental"]["wall_s"] < watched["full"]["wall_s"] and not watched["incremental"]["failed"]
+    assert watched["incremental"]["stages"][0]["stage"] == "ingest landing files + scores, alerts"
     assert results["profile"]["our_code"] and results["profile"]["self_time"]
     assert len(results["load_start"]) == 3
 
@@ -42,6 +47,7 @@ def test_smoke_run_writes_the_pipeline_section_with_numbers(tmp_path: Path) -> N
     assert f"{run['readings']:,} of {run['readings']:,}" in section
     assert re.search(r"\*\*[\d,]+ readings/s\*\*", section)
     assert re.search(r"floor \*\*\d+\.\d+ s\*\* -> \*\*x\d+(\.\d+)?\*\*", section)
+    assert re.search(r"\*\*Through the long-lived worker\*\*.* = \*\*\d+\.\d%\*\* of the full batch's wall time", section)
 
 
 def test_fit_reports_slope_and_linearity() -> None:
