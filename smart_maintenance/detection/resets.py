@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,8 +37,10 @@ from smart_maintenance.detection.readings import KEY, group_starts, micros, prep
 
 RESET_COLUMNS = ["equipment_id", "sensor_id", "reset_at", "event_type"]  # sensor_id None: every sensor
 STAT_COLUMNS = ["n", "center", "scale", "diff_scale", "interval_s", "max_run"]
-REBASELINE_COLUMNS = ["equipment_id", "sensor_id", "reset_at", "event_type", "complete_at", *STAT_COLUMNS]
+WARMUP_COLUMNS = ["equipment_id", "sensor_id", "reset_at", "event_type", "complete_at"]
+REBASELINE_COLUMNS = [*WARMUP_COLUMNS, *STAT_COLUMNS]
 _WORD = re.compile(r"[\w\-]+")
+NAT = np.iinfo(np.int64).min  # NaT as int64
 
 
 def _utc(ts: pd.Series) -> pd.Series:
@@ -202,52 +205,57 @@ def fit_rebaselines(resets: pd.DataFrame, first_readings: pd.DataFrame, config: 
     saying which reset they follow (more are ignored). Resets of a whole equipment also keep a row
     with sensor_id None (n = 0) for its sensors without readings yet.
     """
-    cfg = config.resets
     if resets is None or len(resets) == 0:
         return pd.DataFrame(columns=REBASELINE_COLUMNS)
     rows = []
-    found = (
-        first_readings.groupby(["equipment_id", "sensor_id", "reset_at"], sort=False) if len(first_readings) else None
-    )
-    groups = found.indices if found is not None else {}
+    for row, positions in _warmup_rows(resets, first_readings, config):
+        readings = first_readings.iloc[positions if positions is not None else []]
+        rows.append(row | _stats(readings.sort_values("timestamp").head(config.resets.readings), config))
+    return _rows_frame(rows, REBASELINE_COLUMNS)
+
+
+def warmups(resets: pd.DataFrame, first_readings: pd.DataFrame, config: DetectionConfig) -> pd.DataFrame:
+    """fit_rebaselines' rows without the baselines (WARMUP_COLUMNS): when each warm-up ends. All that
+    validation needs (in_warmup), without fitting a baseline per sensor (issue 8)."""
+    return _rows_frame([row for row, _ in _warmup_rows(resets, first_readings, config)], WARMUP_COLUMNS)
+
+
+def _warmup_rows(
+    resets: pd.DataFrame, first_readings: pd.DataFrame, config: DetectionConfig
+) -> Iterator[tuple[dict, np.ndarray | None]]:
+    """fit_rebaselines' rows in its order, without the baselines, each with the positions in
+    `first_readings` of its sensor's readings after the reset and before its segment ends (None for a
+    whole equipment's sensor_id None row)."""
+    cfg = config.resets
+    if resets is None or len(resets) == 0:
+        return
+    times = pd.DatetimeIndex(first_readings["timestamp"]).as_unit("ns").asi8  # NaT: the smallest int64
+    groups = first_readings.groupby(["equipment_id", "sensor_id", "reset_at"], sort=False).indices if len(first_readings) else {}
     by_reset: dict[tuple, list[str]] = {}
     for eq, sensor, at in groups:
         by_reset.setdefault((eq, at), []).append(sensor)
+    own_times: dict[tuple, list[pd.Timestamp]] = {}  # the reset times of each sensor's own resets...
+    whole_times: dict[str, list[pd.Timestamp]] = {}  # ...and of its equipment's (sensor_id None)
+    for eq, sensor, at in zip(resets["equipment_id"], resets["sensor_id"], resets["reset_at"]):
+        (whole_times.setdefault(eq, []) if pd.isna(sensor) else own_times.setdefault((eq, sensor), [])).append(at)
     for reset in resets.itertuples(index=False):
-        sensors = (
-            [reset.sensor_id]
-            if isinstance(reset.sensor_id, str)
-            else sorted(by_reset.get((reset.equipment_id, reset.reset_at), []))
-        )
+        whole = not isinstance(reset.sensor_id, str)
+        sensors = sorted(by_reset.get((reset.equipment_id, reset.reset_at), [])) if whole else [reset.sensor_id]
+        row = {"equipment_id": reset.equipment_id, "reset_at": reset.reset_at, "event_type": reset.event_type}
         for sensor in sensors:
-            later = _matching(resets, reset.equipment_id, sensor)["reset_at"]
+            later = own_times.get((reset.equipment_id, sensor), []) + whole_times.get(reset.equipment_id, [])
             end = min([t for t in later if t > reset.reset_at] + [reset.reset_at + cfg.max_duration])
-            idx = groups.get((reset.equipment_id, sensor, reset.reset_at))
-            readings = first_readings.iloc[idx] if idx is not None else first_readings.iloc[:0]
-            readings = readings[readings["timestamp"] < end].sort_values("timestamp").head(cfg.readings)
-            complete_at = readings["timestamp"].iat[-1] if len(readings) == cfg.readings else end
-            rows.append(
-                {
-                    "equipment_id": reset.equipment_id,
-                    "sensor_id": sensor,
-                    "reset_at": reset.reset_at,
-                    "event_type": reset.event_type,
-                    "complete_at": complete_at,
-                    **_stats(readings, config),
-                }
-            )
-        if not isinstance(reset.sensor_id, str):
-            rows.append(
-                {
-                    "equipment_id": reset.equipment_id,
-                    "sensor_id": None,
-                    "reset_at": reset.reset_at,
-                    "event_type": reset.event_type,
-                    "complete_at": reset.reset_at + cfg.max_duration,
-                    **_stats(first_readings.iloc[:0], config),
-                }
-            )
-    out = pd.DataFrame(rows, columns=REBASELINE_COLUMNS)
+            idx = groups.get((reset.equipment_id, sensor, reset.reset_at), np.zeros(0, dtype=np.int64))
+            positions = idx[(times[idx] < end.value) & (times[idx] != NAT)]
+            first = np.sort(times[positions])[: cfg.readings]
+            complete_at = pd.Timestamp(first[-1], tz="UTC") if len(first) == cfg.readings else end
+            yield row | {"sensor_id": sensor, "complete_at": complete_at}, positions
+        if whole:
+            yield row | {"sensor_id": None, "complete_at": reset.reset_at + cfg.max_duration}, None
+
+
+def _rows_frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    out = pd.DataFrame(rows, columns=columns)
     out = out.astype({"equipment_id": object, "sensor_id": object, "event_type": object})
     for col in ("reset_at", "complete_at"):
         out[col] = pd.to_datetime(out[col], utc=True).dt.as_unit("us")

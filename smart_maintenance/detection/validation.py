@@ -46,9 +46,10 @@ def validate_alerts(
     cfg = config.validation
     out = alerts.copy().reset_index(drop=True)
     # The evidence of every alert at once (one helper per kind), then the rule, alert by alert.
+    sensors = scores.groupby(KEY, sort=False).indices if len(scores) else {}  # each sensor's rows, grouped once
     corroborating = _corroborating(out, cfg)
-    quality = _quality(out, scores, cfg)
-    stopped = _stopped(out, scores, cfg)
+    quality = _quality(out, scores, sensors, cfg)
+    stopped = _stopped(out, scores, sensors, cfg)
     last_events = _last_events(out, maintenance_events, cfg)
     warmups = in_warmup(out, rebaselines)
     statuses, reasons_col, faults = [], [], []
@@ -133,45 +134,70 @@ def _corroborating(alerts: pd.DataFrame, cfg) -> list[list[str]]:
     return found
 
 
-def _quality(alerts: pd.DataFrame, scores: pd.DataFrame, cfg) -> np.ndarray:
-    """Per alert: the share of its sensor's readings in the episode window (from `corroboration_window`
-    before it) that have a value and no dropout before them; 1.0 without readings there."""
+def _quality(alerts: pd.DataFrame, scores: pd.DataFrame, sensors: dict[tuple, np.ndarray], cfg) -> np.ndarray:
+    """Per alert: the share of its sensor's readings in its quality window (the episode, from
+    `corroboration_window` before it) that have a value and no dropout before them; 1.0 without
+    readings there."""
     quality = np.ones(len(alerts))
     if len(scores) == 0 or len(alerts) == 0:
         return quality
     ok = scores["value"].notna().to_numpy() & (scores["score_gap"].to_numpy() < 0.5)
     times = _times(scores["timestamp"])
-    sensors = scores.groupby(KEY, sort=False).indices
-    started, ended = _times(alerts["started_at"]), _times(alerts["ended_at"])
+    start, end = _quality_windows(alerts, cfg)
     for key, mine in alerts.groupby(KEY, sort=False).indices.items():
         if key in sensors:
-            n, n_ok = _count_in_windows(times, ok, sensors[key], started[mine] - np.timedelta64(cfg.corroboration_window), ended[mine])
+            n, n_ok = _count_in_windows(times, ok, sensors[key], start[mine], end[mine])
             quality[mine] = np.where(n > 0, n_ok / np.maximum(n, 1), 1.0)
     return quality
 
 
-def _stopped(alerts: pd.DataFrame, scores: pd.DataFrame, cfg) -> list[str]:
+def _quality_windows(alerts: pd.DataFrame, cfg) -> tuple[np.ndarray, np.ndarray]:
+    return _times(alerts["started_at"]) - np.timedelta64(cfg.corroboration_window), _times(alerts["ended_at"])
+
+
+def rows_read(alerts: pd.DataFrame, config: DetectionConfig | None = None) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Which rows of `scores` validate_alerts reads: per alert, its own sensor's rows in its quality
+    window [start, end] (returned, one row per alert), and every row of the load sensors (of the
+    returned sensor types: their typical level is the median of all of them). Given only those rows, it
+    judges as given all of them, so a loader reads no more (issue 8). Keep it in step with _quality and
+    _stopped (smart_maintenance_tests/detection/test_warmups.py)."""
+    cfg = (config or DetectionConfig()).validation
+    start, end = _quality_windows(alerts, cfg)
+    windows = pd.DataFrame({
+        "equipment_id": alerts["equipment_id"].to_numpy(), "sensor_id": alerts["sensor_id"].to_numpy(),
+        "start": pd.to_datetime(start, utc=True), "end": pd.to_datetime(end, utc=True),
+    })
+    return windows, cfg.load_sensor_types
+
+
+def _stopped(alerts: pd.DataFrame, scores: pd.DataFrame, sensors: dict[tuple, np.ndarray], cfg) -> list[str]:
     """Per alert: the equipment's load sensors (', '-joined, sorted) idle in at least `stopped_share` of
     their readings in the episode window (from `state_margin` before it), or ''. Idle: below
     `idle_fraction` of the sensor's typical level, the median of what `scores` holds for it (a sensor
-    typically at 0 is never idle)."""
+    typically at 0 is never idle). sensors: the rows of each sensor in `scores`."""
     stopped = [""] * len(alerts)
     if len(scores) == 0 or "sensor_type" not in scores or len(alerts) == 0:
         return stopped
-    load = scores[scores["sensor_type"].isin(cfg.load_sensor_types)]
-    typical = load.groupby(KEY)["value"].transform("median").abs()
-    load, typical = load[(typical > 0).to_numpy()], typical[(typical > 0).to_numpy()]
-    idle = (load["value"].abs() <= cfg.idle_fraction * typical).to_numpy()
-    times = _times(load["timestamp"])
+    code = np.full(len(scores), -1)  # the sensor of each row, by position in `sensors`
+    for k, rows in enumerate(sensors.values()):
+        code[rows] = k
+    load = np.flatnonzero(scores["sensor_type"].isin(cfg.load_sensor_types).to_numpy() & (code >= 0))
+    value = scores["value"].to_numpy(dtype=float)
+    typical = pd.Series(value[load]).groupby(code[load]).transform("median").abs().to_numpy()
+    load, typical = load[typical > 0], typical[typical > 0]
+    idle = np.abs(value[load]) <= cfg.idle_fraction * typical
+    times = _times(scores["timestamp"])[load]
     load_sensors: dict[str, dict[str, np.ndarray]] = {}
-    for (equipment_id, sensor_id), rows in load.groupby(KEY, sort=False).indices.items():
+    keys = list(sensors)
+    for k, rows in pd.Series(code[load]).groupby(code[load]).indices.items():
+        equipment_id, sensor_id = keys[k]
         load_sensors.setdefault(equipment_id, {})[sensor_id] = rows
     started, ended = _times(alerts["started_at"]), _times(alerts["ended_at"])
     for equipment_id, mine in alerts.groupby("equipment_id", sort=False).indices.items():
-        sensors = load_sensors.get(equipment_id, {})
+        of_equipment = load_sensors.get(equipment_id, {})
         names: list[list[str]] = [[] for _ in mine]
-        for sensor_id in sorted(sensors):
-            n, n_idle = _count_in_windows(times, idle, sensors[sensor_id], started[mine] - np.timedelta64(cfg.state_margin), ended[mine])
+        for sensor_id in sorted(of_equipment):
+            n, n_idle = _count_in_windows(times, idle, of_equipment[sensor_id], started[mine] - np.timedelta64(cfg.state_margin), ended[mine])
             for k in np.flatnonzero((n > 0) & (n_idle / np.maximum(n, 1) >= cfg.stopped_share)):
                 names[k].append(sensor_id)
         for i, idle_sensors in zip(mine, names):
@@ -190,6 +216,7 @@ def _last_events(alerts: pd.DataFrame, maintenance_events: pd.DataFrame | None, 
     of_equipment = events.groupby("equipment_id", sort=False).indices
     started = _times(alerts["started_at"])
     window = np.timedelta64(cfg.maintenance_window)
+    at, event_type = list(events["timestamp"]), list(events["event_type"])
     for i, equipment_id in enumerate(alerts["equipment_id"]):
         rows = of_equipment.get(equipment_id)
         if rows is None:
@@ -197,7 +224,7 @@ def _last_events(alerts: pd.DataFrame, maintenance_events: pd.DataFrame | None, 
         recent = rows[(times[rows] <= started[i]) & (times[rows] >= started[i] - window)]
         if len(recent):
             last = recent[np.argsort(times[recent])[-1]]  # ties: as DataFrame.sort_values (quicksort)
-            found[i] = (events["timestamp"].iat[last], events["event_type"].iat[last])
+            found[i] = (at[last], event_type[last])
     return found
 
 

@@ -105,3 +105,30 @@ def test_an_edited_reference_row_rebuilds_that_equipment(root, tmp_path):
     meta, _ = refresh_alerts(root, CONFIG)
     assert meta["equipment_rebuilt"] == "1 of 4"
     pd.testing.assert_frame_equal(alerts(root), rebuilt_from_scratch(root, tmp_path))
+
+
+def test_validation_is_given_only_the_scores_it_reads(root):
+    """The scores validation reads (loading.validation_scores: the load sensors' rows and the rows in each
+    alert's quality window, on the equipment-days holding an anomaly) give the verdicts that all those
+    days' rows give, which is what the alerts were validated with before issue 8."""
+    from smart_maintenance.defs.detection.loading import anomalies, validation_scores
+    from smart_maintenance.detection import build_alerts, validate_alerts
+    from smart_maintenance.detection.validation import rows_read
+
+    found = build_alerts(anomalies(root, meta_equipment(root)), CONFIG)
+    hot_days = lake.connect().sql(
+        f"""WITH s AS (SELECT *, date FROM {lake.scan_sql(root.lake, 'anomaly_scores')}),
+                 hot AS (SELECT DISTINCT equipment_id, date FROM s WHERE is_anomaly)
+            SELECT s.* EXCLUDE (date) FROM s JOIN hot USING (equipment_id, date)""").to_arrow_table().to_pandas()
+    read = validation_scores(root, *rows_read(found, CONFIG))
+    assert 0 < len(read) < len(hot_days) / 2 and len(found) > 10
+    pd.testing.assert_frame_equal(validate_alerts(found, read, None, CONFIG), validate_alerts(found, hot_days, None, CONFIG))
+    assert found["equipment_id"].nunique() == len(meta_equipment(root))
+
+
+def test_equipment_are_validated_in_groups_of_bounded_size():
+    from smart_maintenance.defs.detection.loading import equipment_batches
+
+    rows = pd.Series({"b": 600, "a": 500, "c": 2_500, "d": 100, "e": 900})
+    assert equipment_batches(rows, 1_000) == [["a"], ["b"], ["c"], ["d", "e"]]
+    assert equipment_batches(rows.iloc[:0], 1_000) == []

@@ -147,3 +147,69 @@ def test_the_model_sensor_asks_for_the_weeks_a_new_repair_event_concerns(tmp_pat
         resources = {"data_root": DataRootResource(home=str(root.root)), "detection": DetectionResource()}
         result = model_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     assert [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in result.run_requests] == [("2026-01-12", "2026-01-19")]
+
+
+def test_the_first_readings_after_every_reset_come_from_one_query(with_event):
+    """first_readings_after reads all resets at once (issue 8): the readings the query per reset read, the
+    lake's days up to `last_day` only: a sensor's own reset and its equipment's, one whose first readings
+    cross `last_day`, one after it, one without readings."""
+    from smart_maintenance.defs.detection.loading import first_readings_after
+    from smart_maintenance.detection.config import DetectionConfig
+    from smart_maintenance.detection.resets import RESET_COLUMNS
+
+    config = DetectionConfig()
+    at = lambda days, hours=0: REPAIR_AT + pd.Timedelta(days=days, hours=hours)  # noqa: E731
+    resets = pd.DataFrame(
+        [("pump-1", None, at(0), "corrective_repair"), ("fan-2", "temp", at(-1, 3), "replacement"),
+         ("fan-2", None, at(4, 20), "corrective_repair"), ("pump-1", "vib", at(5, 22), "replacement"),
+         ("pump-1", "temp", at(30), "replacement"), ("pump-3", None, at(1), "corrective_repair")],
+        columns=RESET_COLUMNS,
+    )
+    resets["reset_at"] = resets["reset_at"].dt.as_unit("us")
+    last_day = at(6).date().isoformat()  # the first readings after the vib replacement cross it
+    for columns in (None, ["timestamp", "equipment_id", "sensor_id"]):
+        got = first_readings_after(with_event, resets, last_day, config, *([columns] if columns else []))
+        expected = reference_first_readings_after(with_event, resets, last_day, config)
+        expected = expected[[*(columns or expected.columns[:-1]), "reset_at"]]
+        order = lambda f: f.sort_values(["reset_at", "sensor_id", "timestamp"]).reset_index(drop=True)  # noqa: E731
+        pd.testing.assert_frame_equal(order(got), order(expected))
+    counts = got.groupby(["equipment_id", "reset_at"]).size()
+    n = config.resets.readings
+    assert counts[("pump-1", at(0))] == 2 * n and counts[("fan-2", at(4, 20))] == counts[("fan-2", at(-1, 3))] == n  # fan-2: temp only
+    assert 0 < counts[("pump-1", at(5, 22))] < n and ("pump-1", at(30)) not in counts and "pump-3" not in counts
+
+
+def reference_first_readings_after(root, resets, last_day, config):
+    """first_readings_after before issue 8, one query per reset, copied as it was."""
+    from datetime import date, timedelta
+
+    from smart_maintenance import lake
+    from smart_maintenance.defs.detection.loading import READING_COLUMNS, empty_readings
+
+    cfg, parts = config.resets, []
+    con = lake.connect()
+    for reset in resets.itertuples(index=False):
+        end = reset.reset_at + cfg.max_duration
+        first, last = reset.reset_at.date(), min(end.date(), date.fromisoformat(last_day))
+        days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+        files = lake.partition_files(root.lake, "sensor_readings", "date", days)
+        if not files:
+            continue
+        own = isinstance(reset.sensor_id, str)
+        sql = (
+            f"SELECT {', '.join(READING_COLUMNS)} FROM {lake.files_sql(files)} "
+            f"WHERE equipment_id = ? AND timestamp >= ? AND timestamp < ?{' AND sensor_id = ?' if own else ''} "
+            f"QUALIFY row_number() OVER (PARTITION BY sensor_id ORDER BY timestamp) <= {cfg.readings}"
+        )
+        params = [reset.equipment_id, reset.reset_at.to_pydatetime(), end.to_pydatetime()] + ([reset.sensor_id] if own else [])
+        found = con.sql(sql, params=params).df()
+        if len(found):
+            parts.append(found.assign(reset_at=reset.reset_at))
+    con.close()
+    if not parts:
+        return empty_readings().assign(reset_at=pd.Series(dtype="datetime64[us, UTC]"))
+    out = pd.concat(parts, ignore_index=True)
+    out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True).dt.as_unit("us")
+    for col in ("equipment_id", "sensor_id"):
+        out[col] = out[col].astype(object)
+    return out

@@ -15,7 +15,8 @@ import pyarrow as pa
 from smart_maintenance import artifacts, lake, schemas
 from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.loading import (
-    READING_COLUMNS, hot_scores_by_equipment, load_resets, read_readings, readings_by_equipment, rebaselines_for,
+    ALERT_BATCH_ROWS, READING_COLUMNS, anomalies, equipment_batches, load_resets, read_readings, readings_by_equipment,
+    rebaselines_for, validation_scores, warmups_for,
 )  # fmt: skip
 from smart_maintenance.defs.checks import Check
 from smart_maintenance.defs.detection import reuse
@@ -30,7 +31,8 @@ from smart_maintenance.detection import (
 from smart_maintenance.detection.alerts import ALERT_COLUMNS
 from smart_maintenance.detection.config import DetectionConfig
 from smart_maintenance.detection.models import fit_models_by_equipment
-from smart_maintenance.detection.resets import applicable_resets, resets_fingerprint
+from smart_maintenance.detection.resets import applicable_resets, baseline_resets, resets_fingerprint
+from smart_maintenance.detection.validation import rows_read
 from smart_maintenance.detection.retraining import training_days, week_of, week_resets
 from smart_maintenance.detection.scoring import scored_versions
 from smart_maintenance.reference import read_reference
@@ -252,12 +254,11 @@ def refresh_alerts(root: DataRoot, config: DetectionConfig) -> tuple[dict, list[
             lake.write_dataset(root.lake, "alerts", schemas.ALERTS.empty_table())
             return {"dagster/row_count": 0}, [Check("alerts", "alert_rate", True, {}, dg.AssetCheckSeverity.WARN),
                                               Check("alerts", "no_credible_alert_from_faulty_sensor", True, {})]
-        found, prints, rebuilt = _build_alerts(root, config)
+        summary = reuse.score_summary(root)  # one scan: fingerprints, each sensor's last reading, equipment-days
+        found, prints, rebuilt = _build_alerts(root, config, summary)
         table = pa.Table.from_pandas(found.reindex(columns=schemas.ALERTS.names), schema=schemas.ALERTS, preserve_index=False)
         lake.write_dataset(root.lake, "alerts", reuse.with_fingerprints(table, prints))
-    con = lake.connect()
-    equipment_days = con.sql(f"SELECT DISTINCT equipment_id, CAST(date AS TIMESTAMPTZ) AS timestamp FROM {lake.scan_sql(root.lake, 'anomaly_scores')}").df()
-    rate_ok, rate_meta = check_alert_rate(found, equipment_days, config)
+    rate_ok, rate_meta = check_alert_rate(found, _equipment_days(summary), config)
     faulty_ok, faulty_meta = check_no_credible_from_faulty_sensor(found)
     by = found.groupby(["severity", "validation_status"]).size().reset_index(name="alerts").to_dict("records") if len(found) else []
     chart = {}
@@ -285,48 +286,55 @@ def refresh_alerts(root: DataRoot, config: DetectionConfig) -> tuple[dict, list[
     ]
 
 
-def _build_alerts(root: DataRoot, config: DetectionConfig) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+def _build_alerts(root: DataRoot, config: DetectionConfig, summary: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
     """Every equipment's alerts, validated: rebuilt for the equipment whose inputs changed since the
     alerts in the lake were built, kept for the others (reuse.py). Also the fingerprints, and which
-    equipment was rebuilt."""
+    equipment was rebuilt. summary: reuse.score_summary."""
     equipment = read_reference(root.reference, "equipment").to_pandas()
     sensors = read_reference(root.reference, "sensors").to_pandas()
     events = lake.read_dataset(root.lake, "maintenance_events").to_pandas() if lake.has_data(root.lake, "maintenance_events") else None
-    resets = load_resets(root, config)
-    prints = reuse.fingerprints(root, config, events, resets, equipment, sensors)
+    resets = baseline_resets(events, config, sensors)  # load_resets, from the events and sensors at hand
+    prints = reuse.fingerprints(root, config, summary, events, resets, equipment, sensors)
     old, old_prints = reuse.previous(root)
     rebuilt = sorted(e for e in prints if old_prints.get(e) != prints[e])
-    con = lake.connect()
-    last = con.sql(f"SELECT equipment_id, sensor_id, max(timestamp) AS last FROM {lake.scan_sql(root.lake, 'anomaly_scores')} GROUP BY ALL").df()
-    last_day = last["last"].max().date().isoformat() if len(last) else None
-    parts = {}
-    # Episodes, corroboration and operating state never cross equipment: one equipment's scores at a time.
-    for scores in hot_scores_by_equipment(root, rebuilt):
-        found = build_alerts(scores, config, equipment)
-        if len(found):
-            found = found.merge(last, on=["equipment_id", "sensor_id"], how="left")
-            found["is_open"] = found["ended_at"] == found["last"]  # open only if anomalous at the sensor's last reading
-            warmups = _warmups(root, resets, found, last_day, config)
-            parts[scores["equipment_id"].iat[0]] = validate_alerts(found.drop(columns=["last"]), scores, events, config, warmups)
+    parts = _rebuild(root, config, rebuilt, summary, equipment, events, resets)
     if old is not None:
-        kept = old[old["equipment_id"].isin(set(prints) - set(rebuilt))]
-        parts |= {equipment_id: rows for equipment_id, rows in kept.groupby("equipment_id", sort=False)}
+        parts |= _by_equipment(old[old["equipment_id"].isin(set(prints) - set(rebuilt))])
     ordered = [parts[e] for e in sorted(parts)]  # equipment order, as one rebuild of everything gives
     found = pd.concat(ordered, ignore_index=True) if ordered else pd.DataFrame(columns=ALERT_COLUMNS)
     return found, prints, rebuilt
 
 
-def _warmups(root: DataRoot, resets: pd.DataFrame, found: pd.DataFrame, last_day: str, config: DetectionConfig):
-    """Re-baselines of one equipment's resets, for the warm-up windows its alerts may have started in
-    (only resets followed by an alert of a sensor they reset within `resets.max_duration` are read)."""
-    equipment_id = found["equipment_id"].iat[0]
-    own = resets[resets["equipment_id"] == equipment_id]
-    if len(own) == 0:
-        return None
-    near = [any(((found["sensor_id"] == r.sensor_id) | (not isinstance(r.sensor_id, str))) & (found["started_at"] >= r.reset_at)
-                & (found["started_at"] <= r.reset_at + config.resets.max_duration))
-            for r in own.itertuples(index=False)]
-    return rebaselines_for(root, own, own[near], last_day, config)
+def _rebuild(root: DataRoot, config: DetectionConfig, equipment_ids: list[str], summary: pd.DataFrame,
+             equipment: pd.DataFrame, events: pd.DataFrame | None, resets: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The validated alerts of some equipment, by equipment: episodes from their anomalies, validated
+    with the score rows validation reads (a fraction of them), a group of equipment at a time (bounded
+    memory; corroboration and operating state never cross equipment)."""
+    per_sensor = summary.groupby(["equipment_id", "sensor_id"], as_index=False, dropna=False).agg(last=("last", "max"), n=("n", "sum"))
+    found = build_alerts(anomalies(root, equipment_ids), config, equipment)
+    if len(found) == 0:
+        return {}
+    found = found.merge(per_sensor[["equipment_id", "sensor_id", "last"]], on=["equipment_id", "sensor_id"], how="left")
+    found["is_open"] = found["ended_at"] == found.pop("last")  # open only if anomalous at the sensor's last reading
+    # The warm-ups of all their resets in one query (those with no alert near are read but cannot match one).
+    last_day = per_sensor["last"].max().date().isoformat()
+    warmups = warmups_for(root, resets[resets["equipment_id"].isin(equipment_ids)], last_day, config)
+    alerted = per_sensor[per_sensor["equipment_id"].isin(set(found["equipment_id"]))].groupby("equipment_id")["n"].sum()
+    parts = {}
+    for batch in equipment_batches(alerted, ALERT_BATCH_ROWS):
+        mine = found[found["equipment_id"].isin(batch)]
+        parts |= _by_equipment(validate_alerts(mine, validation_scores(root, *rows_read(mine, config)), events, config, warmups))
+    return parts
+
+
+def _by_equipment(alerts: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {equipment_id: rows for equipment_id, rows in alerts.groupby("equipment_id", sort=False)}
+
+
+def _equipment_days(summary: pd.DataFrame) -> pd.DataFrame:
+    """The days each equipment has scores, as (equipment_id, timestamp of the day's start), from score_summary."""
+    days = summary[["equipment_id", "date"]].drop_duplicates()
+    return pd.DataFrame({"equipment_id": days["equipment_id"], "timestamp": pd.to_datetime(days["date"], utc=True)})
 
 
 ASSETS = [detection_models, anomaly_scores, alerts]

@@ -3,7 +3,8 @@
 Fitting and validating work per equipment (a sensor's baseline, an equipment's multivariate model, an
 alert's corroboration and operating state never look at another equipment), so the lake is read in
 one DuckDB query ordered by equipment and handed over one equipment at a time: at 5M readings the
-process holds one equipment's rows in pandas, not the whole training window (issue 8).
+process holds one equipment's rows in pandas, not the whole training window (issue 8). Alerts read
+less: the anomalies, then only the score rows validation looks at, for a group of equipment at a time.
 """
 
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pyarrow as pa
 from smart_maintenance import lake
 from smart_maintenance.config import DataRoot
 from smart_maintenance.detection.config import DetectionConfig
-from smart_maintenance.detection.resets import baseline_resets, empty_resets, fit_rebaselines
+from smart_maintenance.detection.resets import baseline_resets, empty_resets, fit_rebaselines, warmups
 from smart_maintenance.reference import read_reference
 
 READING_COLUMNS = ["timestamp", "equipment_id", "sensor_id", "value", "sensor_type"]
@@ -24,6 +25,9 @@ BATCH_ROWS = 100_000
 # DuckDB sorts the rows by equipment before streaming them: past this it spills to disk instead of
 # growing the process.
 SORT_MEMORY_LIMIT = "512MB"
+# Alerts are validated for groups of equipment of at most this many scores (validation reads some of them):
+# bounded memory, without pandas calls per equipment (20 small frames cost more than one of their size).
+ALERT_BATCH_ROWS = 2_000_000
 
 
 def empty_readings() -> pd.DataFrame:
@@ -63,34 +67,55 @@ def readings_by_equipment(root: DataRoot, days: list[str]) -> Iterator[pd.DataFr
     yield from by_equipment(f"SELECT {', '.join(READING_COLUMNS)} FROM {lake.files_sql(files)} ORDER BY equipment_id")
 
 
-# What alerts and their validation read from the scores (the other detector scores are not needed).
-ALERT_INPUT_COLUMNS = [
-    "timestamp",
-    "equipment_id",
-    "sensor_id",
-    "value",
-    "sensor_type",
-    "anomaly_score",
-    "is_anomaly",
-    "detectors_fired",
-    "score_gap",
-]
+def anomalies(root: DataRoot, equipment: list[str]) -> pd.DataFrame:
+    """The anomalous score rows of the listed equipment, what episodes are made of (build_alerts)."""
+    if not equipment:
+        return pd.DataFrame(columns=["equipment_id", "sensor_id", "timestamp", "anomaly_score", "is_anomaly", "detectors_fired"])
+    return lake.connect().sql(
+        f"""SELECT equipment_id, sensor_id, timestamp, anomaly_score, is_anomaly, detectors_fired
+            FROM {lake.scan_sql(root.lake, "anomaly_scores")} WHERE is_anomaly AND equipment_id IN ({_listed(equipment)})
+            ORDER BY equipment_id, sensor_id, timestamp"""
+    ).to_arrow_table().to_pandas()
 
 
-def hot_scores_by_equipment(root: DataRoot, equipment: list[str] | None = None) -> Iterator[pd.DataFrame]:
-    """Score rows of every equipment-day holding at least one anomaly, one equipment per frame (of the
-    listed equipment only, if given)."""
+def validation_scores(root: DataRoot, windows: pd.DataFrame, load_sensor_types: tuple[str, ...]) -> pd.DataFrame:
+    """What validation reads of the scores (validation.rows_read) on the equipment-days holding an
+    anomaly: every row of the load sensors of the windows' equipment, and the rows of each window's
+    sensor in [start, end]. Not all of those days' rows (issue 8): on the benchmark plant 44% of them, the
+    load sensors' nearly all."""
+    columns = "timestamp, equipment_id, sensor_id, value, sensor_type, score_gap"
     scan = lake.scan_sql(root.lake, "anomaly_scores")
-    if equipment is not None:
-        if not equipment:
-            return
-        listed = ", ".join("'" + e.replace("'", "''") + "'" for e in equipment)
-        scan = f"(SELECT * FROM {scan} WHERE equipment_id IN ({listed}))"
-    yield from by_equipment(
-        f"""WITH s AS (SELECT {", ".join(ALERT_INPUT_COLUMNS)}, date FROM {scan}),
-                 hot AS (SELECT DISTINCT equipment_id, date FROM s WHERE is_anomaly)
-            SELECT s.* EXCLUDE (date) FROM s JOIN hot USING (equipment_id, date) ORDER BY equipment_id"""
-    )
+    listed = _listed(sorted(set(windows["equipment_id"])))
+    is_load = f"coalesce(sensor_type IN ({_listed(load_sensor_types)}), false)" if load_sensor_types else "false"
+    con = lake.connect()
+    con.register("windows", pa.Table.from_pandas(windows, preserve_index=False))
+    return con.sql(
+        f"""WITH hot AS (SELECT DISTINCT equipment_id, date FROM {scan} WHERE is_anomaly AND equipment_id IN ({listed}))
+            SELECT {columns} FROM {scan} SEMI JOIN hot USING (equipment_id, date) WHERE {is_load}
+            UNION ALL
+            SELECT {columns} FROM {scan} s SEMI JOIN hot USING (equipment_id, date)
+                SEMI JOIN windows w ON w.equipment_id = s.equipment_id AND w.sensor_id = s.sensor_id
+                                   AND s.timestamp BETWEEN w.start AND w."end"
+            WHERE NOT {is_load}"""
+    ).to_arrow_table().to_pandas()
+
+
+def equipment_batches(rows: pd.Series, max_rows: int) -> list[list[str]]:
+    """Equipment (the index of `rows`, its number of rows) in consecutive groups of at most `max_rows`
+    rows (an equipment with more is a group of its own)."""
+    batches: list[list[str]] = []
+    held = 0
+    for equipment_id, n in rows.sort_index().items():
+        if not batches or held + n > max_rows:
+            batches.append([])
+            held = 0
+        batches[-1].append(equipment_id)
+        held += n
+    return batches
+
+
+def _listed(values: list[str]) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
 
 
 def by_equipment(sql: str) -> Iterator[pd.DataFrame]:
@@ -123,39 +148,57 @@ def load_resets(root: DataRoot, config: DetectionConfig) -> pd.DataFrame:
     return baseline_resets(events, config, read_reference(root.reference, "sensors").to_pandas())
 
 
-def first_readings_after(root: DataRoot, resets: pd.DataFrame, last_day: str, config: DetectionConfig) -> pd.DataFrame:
-    """The first `resets.readings` readings of each reset sensor in [reset_at, reset_at + max_duration),
-    from the lake up to `last_day`, with the reset they follow (`reset_at`). One small query per reset:
-    resets are rare, and each reads one equipment over a few days."""
-    cfg, parts = config.resets, []
+def first_readings_after(root: DataRoot, resets: pd.DataFrame, last_day: str, config: DetectionConfig,
+                         columns: list[str] = READING_COLUMNS) -> pd.DataFrame:
+    """The first `resets.readings` readings (`columns` of them) of each reset sensor in [reset_at, reset_at +
+    max_duration), from the lake's days from the reset's up to `last_day`, with the reset they follow
+    (`reset_at`). One query for all resets (one per reset cost ~10 ms each, issue 8)."""
+    cfg = config.resets
+    windows = _reset_windows(resets, last_day, cfg.max_duration)
+    days = sorted({(first + timedelta(days=i)).isoformat() for first, last in zip(windows["first_day"], windows["last_day"])
+                   for i in range((last - first).days + 1)})
+    files = lake.partition_files(root.lake, "sensor_readings", "date", days)
+    if not files:
+        return empty_readings()[columns].assign(reset_at=pd.Series(dtype="datetime64[us, UTC]"))
     con = lake.connect()
-    for reset in resets.itertuples(index=False):
-        end = reset.reset_at + cfg.max_duration
-        first, last = reset.reset_at.date(), min(end.date(), date.fromisoformat(last_day))
-        days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-        files = lake.partition_files(root.lake, "sensor_readings", "date", days)
-        if not files:
-            continue
-        own = isinstance(reset.sensor_id, str)
-        sql = (
-            f"SELECT {', '.join(READING_COLUMNS)} FROM {lake.files_sql(files)} "
-            f"WHERE equipment_id = ? AND timestamp >= ? AND timestamp < ?{' AND sensor_id = ?' if own else ''} "
-            f"QUALIFY row_number() OVER (PARTITION BY sensor_id ORDER BY timestamp) <= {cfg.readings}"
-        )
-        params = [reset.equipment_id, reset.reset_at.to_pydatetime(), end.to_pydatetime()] + (
-            [reset.sensor_id] if own else []
-        )
-        found = con.sql(sql, params=params).df()
-        if len(found):
-            parts.append(found.assign(reset_at=reset.reset_at))
+    con.register("reset_windows", pa.Table.from_pandas(windows, schema=RESET_WINDOWS, preserve_index=False))
+    found = con.sql(
+        f"""SELECT {", ".join("s." + c for c in columns)}, w.position
+            FROM {lake.files_sql(files)} s JOIN reset_windows w
+              ON s.equipment_id = w.equipment_id AND (w.sensor_id IS NULL OR s.sensor_id = w.sensor_id)
+             AND s.timestamp >= w.reset_at AND s.timestamp < w.until AND s.date BETWEEN w.first_day AND w.last_day
+            QUALIFY row_number() OVER (PARTITION BY w.position, s.sensor_id ORDER BY s.timestamp) <= {cfg.readings}
+            ORDER BY w.position, s.sensor_id, s.timestamp"""
+    ).df()
     con.close()
-    if not parts:
-        return empty_readings().assign(reset_at=pd.Series(dtype="datetime64[us, UTC]"))
-    out = pd.concat(parts, ignore_index=True)
+    if len(found) == 0:
+        return empty_readings()[columns].assign(reset_at=pd.Series(dtype="datetime64[us, UTC]"))
+    out = found[columns].copy()
+    out["reset_at"] = resets["reset_at"].iloc[found["position"].to_numpy()].reset_index(drop=True)
     out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True).dt.as_unit("us")
     for col in ("equipment_id", "sensor_id"):
         out[col] = out[col].astype(object)
     return out
+
+
+RESET_WINDOWS = pa.schema([("position", pa.int64()), ("equipment_id", pa.string()), ("sensor_id", pa.string()),
+                           ("reset_at", pa.timestamp("us", tz="UTC")), ("until", pa.timestamp("us", tz="UTC")),
+                           ("first_day", pa.date32()), ("last_day", pa.date32())])  # fmt: skip
+
+
+def _reset_windows(resets: pd.DataFrame, last_day: str, max_duration: timedelta) -> pd.DataFrame:
+    """Per reset (`position` in `resets`): its equipment, its sensor (None: every sensor), the time window
+    [reset_at, until) of its first readings and the lake days to read them from."""
+    at = pd.to_datetime(resets["reset_at"], utc=True).reset_index(drop=True)
+    until = at + max_duration
+    return pd.DataFrame({
+        "position": np.arange(len(resets)),
+        "equipment_id": resets["equipment_id"].astype(str).to_numpy(),
+        "sensor_id": [s if isinstance(s, str) else None for s in resets["sensor_id"]],
+        "reset_at": at, "until": until,
+        "first_day": at.dt.date,
+        "last_day": [min(u.date(), date.fromisoformat(last_day)) for u in until],
+    })
 
 
 def rebaselines_for(
@@ -166,3 +209,12 @@ def rebaselines_for(
     if resets is None or len(resets) == 0:
         return None
     return fit_rebaselines(resets, first_readings_after(root, loaded, last_day, config), config)
+
+
+def warmups_for(root: DataRoot, resets: pd.DataFrame, last_day: str, config: DetectionConfig) -> pd.DataFrame | None:
+    """When the warm-up after each of `resets` ends (resets.warmups), from the readings in the lake up to
+    `last_day`; None when there are no resets."""
+    if resets is None or len(resets) == 0:
+        return None
+    first = first_readings_after(root, resets, last_day, config, ["timestamp", "equipment_id", "sensor_id"])
+    return warmups(resets, first, config)

@@ -28,18 +28,28 @@ from smart_maintenance.detection.config import DetectionConfig
 METADATA_KEY = b"smart_maintenance.alert_fingerprints"
 
 
-def fingerprints(root: DataRoot, config: DetectionConfig, events: pd.DataFrame | None, resets: pd.DataFrame,
-                 equipment: pd.DataFrame, sensors: pd.DataFrame) -> dict[str, str]:
-    """equipment_id -> fingerprint of everything its alerts are built from, for every equipment with scores."""
-    con = lake.connect()
-    scores = con.sql(
-        f"""SELECT equipment_id, count(*), bit_xor(hash(sensor_id, timestamp, value, sensor_type, anomaly_score,
-                                                        is_anomaly, detectors_fired, score_gap))
-            FROM {lake.scan_sql(root.lake, 'anomaly_scores')} GROUP BY ALL""").fetchall()
+def score_summary(root: DataRoot) -> pd.DataFrame:
+    """Per sensor and day of the scores: their number `n`, an order-free `digest` of the columns alerts are
+    built from, and the `last` timestamp. One scan serves the fingerprints, each sensor's last reading (is an
+    alert open?) and the equipment-days (the alert rate check)."""
+    return lake.connect().sql(
+        f"""SELECT equipment_id, sensor_id, date, count(*) AS n, max(timestamp) AS last,
+                   bit_xor(hash(sensor_id, timestamp, value, sensor_type, anomaly_score, is_anomaly, detectors_fired,
+                                score_gap)) AS digest
+            FROM {lake.scan_sql(root.lake, 'anomaly_scores')} GROUP BY ALL""").df()
+
+
+def fingerprints(root: DataRoot, config: DetectionConfig, summary: pd.DataFrame, events: pd.DataFrame | None,
+                 resets: pd.DataFrame, equipment: pd.DataFrame, sensors: pd.DataFrame) -> dict[str, str]:
+    """equipment_id -> fingerprint of everything its alerts are built from, for every equipment with scores
+    (summary: score_summary)."""
+    n, digest = summary["n"].to_numpy(), summary["digest"].to_numpy(dtype=np.uint64)
+    scores = [(equipment_id, int(n[rows].sum()), int(np.bitwise_xor.reduce(digest[rows])))
+              for equipment_id, rows in summary.groupby("equipment_id", sort=False).indices.items()]
     reset_equipment = sorted(set(resets["equipment_id"]) & {row[0] for row in scores})
     readings: dict[str, list] = {}
     if reset_equipment:  # warm-up re-baselines read these readings themselves, scored or not yet
-        readings = {eq: [n, h] for eq, n, h in con.execute(
+        readings = {eq: [n, h] for eq, n, h in lake.connect().execute(
             f"""SELECT equipment_id, count(*), bit_xor(hash(sensor_id, timestamp, value))
                 FROM {lake.scan_sql(root.lake, 'sensor_readings')} WHERE list_contains(?, equipment_id) GROUP BY ALL""",
             [reset_equipment]).fetchall()}
