@@ -98,19 +98,27 @@ def watch(root: DataRoot, *, stop: threading.Event, interval_seconds: float = 1.
     for each batch of files that settles in landing/ (looked at every `interval_seconds`), until `stop`
     is set; the batch in progress finishes first. Definitions, instance and libraries stay loaded, so a
     small batch costs its own work, not a process start-up (issue 8). `on_batch(summary, wall_seconds,
-    cpu_seconds)` is told of each batch as it ends."""
+    cpu_seconds)` is told of each batch as it ends. A batch that fails outside its steps (the instance
+    database unreachable, say) is reported as a failed step and tried again after `RETRY_SECONDS`:
+    nothing was taken from landing/ that is not in the lake or the ledger, and the worker keeps going."""
     from smart_maintenance.defs.ingestion.jobs import pending_files
 
     with Pipeline(root, log_level) as pipeline:
-        first = True
+        due = True  # a first run at start, as `run_once`
         while not stop.is_set():
-            if first or pending_files(root, min_file_age_seconds):
-                wall, cpu = time.perf_counter(), time.process_time()
-                summary = pipeline.run(min_file_age_seconds=min_file_age_seconds, progress=progress)
-                if on_batch is not None:
-                    on_batch(summary, time.perf_counter() - wall, time.process_time() - cpu)
-                first = False
-            stop.wait(interval_seconds)
+            wall, cpu, summary = time.perf_counter(), time.process_time(), None
+            try:
+                if due or pending_files(root, min_file_age_seconds):
+                    summary = pipeline.run(min_file_age_seconds=min_file_age_seconds, progress=progress)
+                due = False
+            except Exception as exc:  # noqa: BLE001 - reported as the batch's failure; the worker goes on
+                summary = RunSummary(progress=progress)
+                reason = (str(exc).strip().splitlines() or [""])[0][:200]
+                summary.add(f"batch: {type(exc).__name__}: {reason}", False, time.perf_counter() - wall)
+                due = True
+            if summary is not None and on_batch is not None:
+                on_batch(summary, time.perf_counter() - wall, time.process_time() - cpu)
+            stop.wait(max(interval_seconds, RETRY_SECONDS) if due else interval_seconds)
 
 
 class Pipeline:
@@ -266,6 +274,7 @@ def _drift_due(instance: dg.DagsterInstance, readings: dict[str, int]) -> bool:
 
 
 REFERENCE_ASSETS = ("equipment", "sensors", "technicians")
+RETRY_SECONDS = 5.0  # `watch`: after a batch failed outside its steps
 INLINE_SUFFIX = " + scores, alerts"
 DRIFT_CHECK = dg.AssetCheckKey(dg.AssetKey("anomaly_scores"), "sensor_drift")
 

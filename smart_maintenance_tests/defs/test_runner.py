@@ -111,12 +111,7 @@ def test_run_watch_takes_each_file_that_lands_through_the_pipeline(scored_plant,
     pending = root.landing / "next.csv"
     later = tmp_path / "next.csv"
     shutil.move(pending, later)  # the worker starts with nothing pending; the file lands while it runs
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "SMART_MAINTENANCE_HOME")}
-    log = (tmp_path / "watch.err").open("w+")
-    worker = subprocess.Popen(smart_maintenance_cmd() + ["run", "--home", str(root.root), "--watch", "--min-file-age", "0",
-                                                         "--interval", "0.2"],
-                              stdout=subprocess.PIPE, stderr=log, text=True, env={**env, "PYTHONWARNINGS": "ignore"},
-                              start_new_session=True)
+    worker, log = start_worker(root, tmp_path)
     try:
         wait_for_batches(log, 1)
         os.replace(later, pending)
@@ -138,6 +133,45 @@ def test_run_watch_takes_each_file_that_lands_through_the_pipeline(scored_plant,
         run = pipeline.instance.get_run_by_id(alerts.run_id)
         assert run.job_name == "ingest_landing"  # the last file's alerts came from its own ingest run
         assert downstream_plan(pipeline.instance) == []  # and everything after it is current
+
+
+def test_run_watch_reports_a_failed_batch_and_goes_on(scored_plant, tmp_path):
+    root = copy(scored_plant, tmp_path / "plant")
+    pending, later = root.landing / "next.csv", tmp_path / "next.csv"
+    shutil.move(pending, later)
+    worker, log = start_worker(root, tmp_path)
+    try:
+        wait_for_batches(log, 1)
+        # The instance's run database breaks while a file lands: that batch fails, the worker goes on.
+        runs_db = root.dagster_home / "history" / "runs.db"
+        aside = runs_db.with_name("runs.db.aside")
+        os.replace(runs_db, aside)
+        runs_db.write_bytes(b"not a database " * 1000)
+        os.replace(later, pending)
+        wait_for_batches(log, 2)
+        os.replace(aside, runs_db)  # repaired: the next try takes the file
+        wait_for_batches(log, 3)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, out
+    log.seek(0)
+    batches = [line for line in log.read().splitlines() if "batch done in" in line]
+    assert "FAILED" in batches[1] and "FAILED" not in batches[2]
+    assert "FAIL batch: DatabaseError" in out
+    ledger = lake.connect().sql(f"SELECT source_file, status FROM {lake.scan_sql(root.lake, 'ingested_files')}").fetchall()
+    assert ("next.csv", "ingested") in ledger and not list(root.landing.glob("*.csv"))
+
+
+def start_worker(root: DataRoot, tmp_path: Path):
+    """`smart-maintenance run --watch` on `root` as its own process, stderr to a file we can read while it runs."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "SMART_MAINTENANCE_HOME")}
+    log = (tmp_path / "watch.err").open("w+")
+    worker = subprocess.Popen(smart_maintenance_cmd() + ["run", "--home", str(root.root), "--watch", "--min-file-age", "0",
+                                                         "--interval", "0.2"],
+                              stdout=subprocess.PIPE, stderr=log, text=True, env={**env, "PYTHONWARNINGS": "ignore"},
+                              start_new_session=True)
+    return worker, log
 
 
 def wait_for_batches(log, count: int, timeout_s: float = 180.0) -> None:
