@@ -4,12 +4,15 @@ long-lived worker, taking each file that lands through the whole pipeline."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -108,26 +111,18 @@ def test_what_a_failure_in_the_one_run_skips_still_runs_on_its_own(scored_plant,
 
 def test_run_watch_takes_each_file_that_lands_through_the_pipeline(scored_plant, tmp_path):
     root = copy(scored_plant, tmp_path / "plant")
-    pending = root.landing / "next.csv"
-    later = tmp_path / "next.csv"
+    pending, later = root.landing / "next.csv", tmp_path / "next.csv"
     shutil.move(pending, later)  # the worker starts with nothing pending; the file lands while it runs
-    worker, log = start_worker(root, tmp_path)
-    try:
-        wait_for_batches(log, 1)
+    with watching(root, tmp_path) as worker:
+        worker.wait_for_batches(1)
         os.replace(later, pending)
-        wait_for_batches(log, 2)
+        worker.wait_for_batches(2)
         continuation(root.root, "third.csv", 30, N_EQUIPMENT, END + timedelta(minutes=60), tmp_path)
-        wait_for_batches(log, 3)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        out, _ = worker.communicate(timeout=60)
-    assert worker.returncode == 0, out
-    log.seek(0)
-    err = log.read()
-    assert "done ingest landing files" + INLINE_SUFFIX in err
-    assert out.count("files: 1 ingested") == 2
-    ledger = lake.connect().sql(f"SELECT source_file, status FROM {lake.scan_sql(root.lake, 'ingested_files')}").fetchall()
-    assert {("next.csv", "ingested"), ("third.csv", "ingested")} <= set(ledger)
+        worker.wait_for_batches(3)
+    assert worker.process.returncode == 0, worker.out
+    assert "done ingest landing files" + INLINE_SUFFIX in worker.err()
+    assert worker.out.count("files: 1 ingested") == 2
+    assert {("next.csv", "ingested"), ("third.csv", "ingested")} <= ledger(root)
     with Pipeline(root) as pipeline:
         alerts = pipeline.instance.fetch_materializations(dg.AssetKey("alerts"), limit=1).records[0]
         run = pipeline.instance.get_run_by_id(alerts.run_id)
@@ -139,47 +134,58 @@ def test_run_watch_reports_a_failed_batch_and_goes_on(scored_plant, tmp_path):
     root = copy(scored_plant, tmp_path / "plant")
     pending, later = root.landing / "next.csv", tmp_path / "next.csv"
     shutil.move(pending, later)
-    worker, log = start_worker(root, tmp_path)
-    try:
-        wait_for_batches(log, 1)
+    runs_db = root.dagster_home / "history" / "runs.db"
+    aside = runs_db.with_name("runs.db.aside")
+    with watching(root, tmp_path) as worker:
+        worker.wait_for_batches(1)
         # The instance's run database breaks while a file lands: that batch fails, the worker goes on.
-        runs_db = root.dagster_home / "history" / "runs.db"
-        aside = runs_db.with_name("runs.db.aside")
         os.replace(runs_db, aside)
         runs_db.write_bytes(b"not a database " * 1000)
         os.replace(later, pending)
-        wait_for_batches(log, 2)
+        worker.wait_for_batches(2)
         os.replace(aside, runs_db)  # repaired: the next try takes the file
-        wait_for_batches(log, 3)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        out, _ = worker.communicate(timeout=60)
-    assert worker.returncode == 0, out
-    log.seek(0)
-    batches = [line for line in log.read().splitlines() if "batch done in" in line]
+        worker.wait_for_batches(3)
+    assert worker.process.returncode == 0, worker.out
+    batches = [line for line in worker.err().splitlines() if "batch done in" in line]
     assert "FAILED" in batches[1] and "FAILED" not in batches[2]
-    assert "FAIL batch: DatabaseError" in out
-    ledger = lake.connect().sql(f"SELECT source_file, status FROM {lake.scan_sql(root.lake, 'ingested_files')}").fetchall()
-    assert ("next.csv", "ingested") in ledger and not list(root.landing.glob("*.csv"))
+    assert "FAIL batch: DatabaseError" in worker.out
+    assert ("next.csv", "ingested") in ledger(root) and not list(root.landing.glob("*.csv"))
 
 
-def start_worker(root: DataRoot, tmp_path: Path):
-    """`smart-maintenance run --watch` on `root` as its own process, stderr to a file we can read while it runs."""
+def ledger(root: DataRoot) -> set[tuple[str, str]]:
+    return set(lake.connect().sql(f"SELECT source_file, status FROM {lake.scan_sql(root.lake, 'ingested_files')}").fetchall())
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    log: Path  # its stderr: progress and `batch done` lines
+    out: str = ""  # its stdout (the batch summaries), once it stopped
+
+    def err(self) -> str:
+        return self.log.read_text()
+
+    def wait_for_batches(self, count: int, timeout_s: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.err().count("batch done in") < count:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"no batch {count} within {timeout_s} s:\n{self.err()[-3000:]}")
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def watching(root: DataRoot, tmp_path: Path) -> Iterator[Worker]:
+    """`smart-maintenance run --watch` on `root` as its own process; SIGTERM on the way out."""
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "SMART_MAINTENANCE_HOME")}
-    log = (tmp_path / "watch.err").open("w+")
-    worker = subprocess.Popen(smart_maintenance_cmd() + ["run", "--home", str(root.root), "--watch", "--min-file-age", "0",
-                                                         "--interval", "0.2"],
-                              stdout=subprocess.PIPE, stderr=log, text=True, env={**env, "PYTHONWARNINGS": "ignore"},
-                              start_new_session=True)
-    return worker, log
-
-
-def wait_for_batches(log, count: int, timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        log.seek(0)
-        if log.read().count("batch done in") >= count:
-            return
-        time.sleep(0.2)
-    log.seek(0)
-    raise AssertionError(f"no batch {count} within {timeout_s} s:\n{log.read()[-3000:]}")
+    log = tmp_path / "watch.err"
+    with log.open("w") as err:  # the child keeps its own copy of the file
+        process = subprocess.Popen(smart_maintenance_cmd() + ["run", "--home", str(root.root), "--watch", "--min-file-age", "0",
+                                                              "--interval", "0.2"],
+                                   stdout=subprocess.PIPE, stderr=err, text=True, env={**env, "PYTHONWARNINGS": "ignore"},
+                                   start_new_session=True)
+    worker = Worker(process, log)
+    try:
+        yield worker
+    finally:
+        process.send_signal(signal.SIGTERM)
+        worker.out, _ = process.communicate(timeout=60)
