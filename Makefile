@@ -39,7 +39,7 @@ run: $(STAMP)
 	$(BIN)/smart-maintenance run --home $(SM_HOME)
 
 ## bench: the performance harness (issue 8): throughput vs the DuckDB floor, scaling, daemon latency,
-## incremental cost, profile; writes BENCHMARKS.md and benchmarks/pipeline.json (about 11 minutes).
+## incremental cost, profile; writes BENCHMARKS.md and benchmarks/pipeline.json (about 9 minutes).
 bench: $(STAMP)
 	$(BIN)/python -m smart_maintenance.benchmarking.pipeline --out BENCHMARKS.md
 
