@@ -1,5 +1,5 @@
-"""Running the maintenance assets and the decide_request job on a data root, the way `run_once` will:
-the project's Definitions plus the maintenance ones, in process, on the data root's own instance."""
+"""Running the maintenance assets and the decide_request job on a data root, one asset per run: the
+project's Definitions plus the maintenance ones, in process, on the data root's own instance."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pandas as pd
 
 from smart_maintenance.config import DataRoot
 from smart_maintenance.definitions import build_defs
-from smart_maintenance.defs.maintenance import ASSETS, CHECKS, JOBS, RESOURCES, MaintenanceResource, refresh
+from smart_maintenance.defs.maintenance import ASSETS, CHECKS, JOBS, RESOURCES, STEPS, MaintenanceResource
+from smart_maintenance.defs.staleness import stale
 from smart_maintenance.runner import instance_for
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -30,15 +31,16 @@ def definitions(root: DataRoot, **resources) -> dg.Definitions:
 
 
 def refresh_all(root: DataRoot, **resources) -> list[tuple[str, dg.ExecuteInProcessResult]]:
-    """`refresh(instance, materialize)` as run_once calls it; returns the runs it made."""
+    """Requests, schedule and outbox, in that order, each in its own run when it never ran or an input was
+    materialized after it (the rule runner.downstream_plan applies); returns the runs it made."""
     defs = definitions(root, **resources)
     job = defs.resolve_implicit_global_asset_job_def()
     runs = []
     with instance_for(root) as instance:
-        def materialize(step: str, key: str, ranges=None) -> None:
-            runs.append((key, job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(key)],
-                                                     run_config=QUIET, raise_on_error=False)))
-        refresh(instance, materialize)
+        for _, key, deps in STEPS:
+            if stale(instance, key, deps):
+                runs.append((key, job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(key)],
+                                                         run_config=QUIET, raise_on_error=False)))
     return runs
 
 

@@ -1,10 +1,10 @@
 """Maintenance: requests and approvals, the technician schedule, notifications, and the decide_request job.
 
 Wiring for `definitions.py`: `assets=[..., *ASSETS]`, `asset_checks=[..., *CHECKS]`, `jobs=[..., *JOBS]`,
-`resources={..., **RESOURCES}`; `runner.py` calls `refresh(instance, materialize)` after the forecasts.
+`resources={..., **RESOURCES}`; `runner.downstream_plan` plans `STEPS` after the forecasts.
 """
 
-from smart_maintenance.defs.maintenance.assets import ASSETS, CHECKS, refresh
+from smart_maintenance.defs.maintenance.assets import ASSETS, CHECKS, STEPS
 from smart_maintenance.defs.maintenance.jobs import JOBS
 from smart_maintenance.defs.maintenance.notifications import FileSink, SmtpSink, WebhookSink
 from smart_maintenance.defs.maintenance.resources import MaintenanceResource
@@ -18,4 +18,4 @@ RESOURCES = {
     "notification_webhook": WebhookSink(),
 }
 
-__all__ = ["ASSETS", "CHECKS", "JOBS", "RESOURCES", "FileSink", "MaintenanceResource", "SmtpSink", "WebhookSink", "refresh"]
+__all__ = ["ASSETS", "CHECKS", "JOBS", "RESOURCES", "FileSink", "MaintenanceResource", "STEPS", "SmtpSink", "WebhookSink"]

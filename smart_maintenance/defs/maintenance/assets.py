@@ -23,14 +23,13 @@ stale again and re-plan forever.
 """
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
 from smart_maintenance import lake, schemas
-from smart_maintenance.defs.staleness import stale
 from smart_maintenance.schemas import NOTIFICATION_DELIVERIES, NOTIFICATION_OUTBOX, REQUEST_INPUTS
 from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.assets import ON_ANY_UPDATE
@@ -384,17 +383,9 @@ def notification_outbox(context: dg.AssetExecutionContext, data_root: DataRootRe
 ASSETS = [maintenance_requests, technician_schedule, notification_outbox]
 CHECKS: list = []  # the checks are declared on the assets (check_specs), so they run in the same step
 
+# What the one-shot run plans after the forecasts (runner.downstream_plan), in order: (step, asset, inputs).
 STEPS = (
     ("maintenance requests", "maintenance_requests", REQUEST_DEPS),
     ("technician schedule", "technician_schedule", SCHEDULE_DEPS),
     ("notifications", "notification_outbox", OUTBOX_DEPS),
 )
-
-
-def refresh(instance: dg.DagsterInstance, materialize: Callable[..., None]) -> None:
-    """Materialize requests, schedule and outbox, in that order, each when it never ran or an input was
-    materialized after it, one `materialize(step, key)` each (the one-shot run plans the same steps with
-    runner.downstream_plan, in one run after a micro-batch)."""
-    for step, key, deps in STEPS:
-        if stale(instance, key, deps):
-            materialize(step, key)
