@@ -64,6 +64,11 @@ class Sizes:
     drop_slots: int = 100  # 10 sensors x 100 = 1k readings per drop
     profile: bool = True
 
+    @property
+    def increment_slots(self) -> int:
+        """The incremental micro-batch: `increment_share` of the throughput batch's slots."""
+        return max(1, round(self.throughput_slots * self.increment_share))
+
 
 FULL = Sizes()
 SMOKE = Sizes(n_equipment=2, throughput_slots=500, scaling_slots=(500,), runs=1, daemon_drops=0)
@@ -271,7 +276,7 @@ def import_overhead(logs: Path) -> dict[str, Any]:
 
 def throughput(sizes: Sizes, scratch: Path, logs: Path) -> dict[str, Any]:
     runs = []
-    increment_slots = max(1, round(sizes.throughput_slots * sizes.increment_share))
+    increment_slots = sizes.increment_slots
     for i in range(sizes.runs):
         root = Path(tempfile.mkdtemp(prefix=f"throughput-{i}-", dir=scratch))
         generated = plant(root, sizes.throughput_slots, sizes.n_equipment)
@@ -308,10 +313,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_s": round(med([r["cpu_s"] for r in runs]), 1),
         "stage_at_rss_peak": statistics.mode([r.get("stage_at_rss_peak", "?") for r in runs]),
         "child_processes": round(med([r["child_processes"] for r in runs])),
-        "stages": {},
+        "stages": stage_medians(runs, digits=1),
     }
-    for stage in dict.fromkeys(s["stage"] for r in runs for s in r["stages"]):
-        summary["stages"][stage] = round(med([s["seconds"] for r in runs for s in r["stages"] if s["stage"] == stage]), 1)
     if "floor" in runs[0]:
         summary["floor_s"] = round(med([r["floor"]["seconds"] for r in runs]), 3)
         summary["floor_ratio"] = round(med([r["floor_ratio"] for r in runs]), 1)
@@ -326,7 +329,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
                                   "outside_stages_s": round(med([r["outside_stages_s"] for r in inc]), 1),
                                   "stages_share": round(med([r["stage_sum_s"] / full["stage_sum_s"]
                                                              for r, full in zip(inc, runs, strict=True)]), 3),
-                                  "stages": summarize(inc)["stages"]}
+                                  "stages": stage_medians(inc, digits=1)}
     return summary
 
 
@@ -338,7 +341,7 @@ def worker(sizes: Sizes, scratch: Path, logs: Path, timeout_s: float = 900.0) ->
     1 % increment dropped while it runs. Each batch is timed by the worker, from finding the files to its
     last step (`batch done in X s (CPU Y s)`): the process start-up is outside both, the first batch
     pays the first imports of the heavy libraries. Median over `sizes.runs` plants."""
-    increment_slots = max(1, round(sizes.throughput_slots * sizes.increment_share))
+    increment_slots = sizes.increment_slots
     runs = []
     for i in range(sizes.runs):
         root = Path(tempfile.mkdtemp(prefix=f"worker-{i}-", dir=scratch))
@@ -373,7 +376,7 @@ def worker(sizes: Sizes, scratch: Path, logs: Path, timeout_s: float = 900.0) ->
                        "wall_s": med("wall_s", "incremental"), "cpu_s": med("cpu_s", "incremental"),
                        "share_of_full": round(statistics.median([r["share_of_full"] for r in runs]), 3),
                        "cpu_share_of_full": round(statistics.median([r["cpu_share_of_full"] for r in runs]), 3),
-                       "stages": {k: round(statistics.median(v), 2) for k, v in _stage_lists(r["incremental"] for r in runs).items()}}}
+                       "stages": stage_medians([r["incremental"] for r in runs], digits=2)}}
 
 
 def worker_batches(log: Path) -> list[dict[str, Any]]:
@@ -389,12 +392,11 @@ def worker_batches(log: Path) -> list[dict[str, Any]]:
     return batches
 
 
-def _stage_lists(batches) -> dict[str, list[float]]:
-    stages: dict[str, list[float]] = {}
-    for batch in batches:
-        for stage in batch["stages"]:
-            stages.setdefault(stage["stage"], []).append(stage["seconds"])
-    return stages
+def stage_medians(runs: list[dict[str, Any]], digits: int) -> dict[str, float]:
+    """Each stage's median seconds over runs (or batches) holding `stages`, in the order they first ran."""
+    names = dict.fromkeys(s["stage"] for r in runs for s in r["stages"])
+    return {name: round(statistics.median([s["seconds"] for r in runs for s in r["stages"] if s["stage"] == name]), digits)
+            for name in names}
 
 
 # --- 2: scaling ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from smart_maintenance.benchmarking.pipeline import END, plant
 from smart_maintenance.config import DataRoot
 from smart_maintenance.definitions import build_defs
 from smart_maintenance.runner import instance_for, run_once
-from smart_maintenance_tests.defs.conftest import N_EQUIPMENT
+from smart_maintenance_tests.defs.conftest import N_EQUIPMENT, dataset
 
 
 def ingest(root: DataRoot, detect: bool):
@@ -27,11 +27,6 @@ def ingest(root: DataRoot, detect: bool):
         checks = {(e.asset_key.to_user_string(), e.check_name, e.passed) for e in result.get_asset_check_evaluations()}
         result.logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
     return result, events, checks
-
-
-def dataset(root: DataRoot, name: str):
-    order = {"anomaly_scores": "equipment_id, sensor_id, timestamp", "alerts": "alert_id"}[name]
-    return lake.connect().sql(f"SELECT * FROM {lake.scan_sql(root.lake, name)} ORDER BY {order}").df()
 
 
 def test_the_ingest_run_scores_and_alerts_as_the_automation_would(scored_plant, tmp_path):

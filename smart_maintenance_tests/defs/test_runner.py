@@ -22,22 +22,16 @@ from smart_maintenance import lake
 from smart_maintenance.benchmarking.pipeline import END, continuation, smart_maintenance_cmd
 from smart_maintenance.config import DataRoot
 from smart_maintenance.runner import INLINE_SUFFIX, Pipeline, RunSummary, downstream_plan, run_once
-from smart_maintenance_tests.defs.conftest import N_EQUIPMENT
+from smart_maintenance_tests.defs.conftest import N_EQUIPMENT, dataset
 
 DOWNSTREAM = ["rul_models", "equipment_health", "failure_forecasts", "maintenance_requests", "technician_schedule",
               "notification_outbox", "daily_report"]
-DATASETS = {"equipment_health": "equipment_id, date", "failure_forecasts": "equipment_id, date",
-            "maintenance_requests": "request_id", "technician_schedule": "request_id",
-            "notification_outbox": "message_key"}
+DATASETS = ["equipment_health", "failure_forecasts", "maintenance_requests", "technician_schedule", "notification_outbox"]
 
 
 def copy(plant: Path, to: Path) -> DataRoot:
     shutil.copytree(plant, to)
     return DataRoot(to).ensure()
-
-
-def dataset(root: DataRoot, name: str):
-    return lake.connect().sql(f"SELECT * FROM {lake.scan_sql(root.lake, name)} ORDER BY {DATASETS[name]}").df()
 
 
 def report_json(root: DataRoot) -> dict:
