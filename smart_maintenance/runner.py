@@ -49,18 +49,34 @@ def ensure_instance_home(root: DataRoot) -> Path:
 
 
 def instance_for(root: DataRoot) -> dg.DagsterInstance:
-    """The instance of DAGSTER_HOME or the data root (same run and event storage), for in-process runs.
+    """The instance of DAGSTER_HOME or the data root (same run and event storage), for in-process runs."""
+    return dg.DagsterInstance.from_ref(instance_ref(root))
+
+
+def instance_ref(root: DataRoot):
+    """What `instance_for` opens: the home's dagster.yaml with two changes for in-process runs.
 
     Without capturing stdout/stderr: the default compute log manager starts a `tail -F` and an
     orphan-watching Python per stream and run, ~30 ms of CPU and four processes per execute_in_process,
     a dozen of which make one `smart-maintenance run`. The runs and their event logs still show in the
-    UI; runs the daemon launches keep their captured logs (the instance's dagster.yaml)."""
+    UI; runs the daemon launches keep their captured logs (the instance's dagster.yaml).
+
+    With Dagster's SQLite storage (the embedded instance), the same files through connections kept open
+    (`defs/sqlite_storage.py`): a new connection per statement batch was a third of a micro-batch. Other
+    storage (PostgreSQL from DAGSTER_HOME) is used as configured."""
     from dagster._core.instance.ref import InstanceRef
 
     home = ensure_instance_home(root)
-    no_capture = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
-                                   "class": "NoOpComputeLogManager"}}  # fmt: skip
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=no_capture))
+    overrides: dict = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
+                                        "class": "NoOpComputeLogManager"}}  # fmt: skip
+    storage = InstanceRef.from_dir(str(home)).storage_data
+    if storage is not None and (storage.module_name, storage.class_name) == SQLITE_STORAGE:
+        overrides["storage"] = {"custom": {"module": "smart_maintenance.defs.sqlite_storage", "class": "PooledSqliteStorage",
+                                           "config": dict(storage.config_dict)}}  # fmt: skip
+    return InstanceRef.from_dir(str(home), overrides=overrides)
+
+
+SQLITE_STORAGE = ("dagster._core.storage.sqlite_storage", "DagsterSqliteStorage")  # Dagster's default storage
 
 
 @dataclass

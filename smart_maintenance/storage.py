@@ -67,6 +67,18 @@ def is_remote(path: Path) -> bool:
     return not isinstance(path, Path) or getattr(path, "protocol", "") not in ("", "file", "local")
 
 
+def file_identity(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, modification time in ns) of a local file, which every replacement or edit changes:
+    what in-process caches of parsed files are keyed on. None for a missing or remote file (not cached)."""
+    if is_remote(path):
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def uses_remote() -> bool:
     """Whether this process has seen a remote root (whose file system DuckDB connections register)."""
     return bool(_registered)

@@ -3,7 +3,7 @@
 Hourly medians of the readings are aggregated once per day partition: a bin lies within one UTC day
 (the partition key) because the bin size divides a day, so the bins of a day depend on that day's
 file only. A micro-batch rewrites the latest day or two, and only those are read again, once for
-equipment health and failure forecasts together. The reference tables are parsed once per edit.
+equipment health and failure forecasts together. (The reference tables: `read_reference` keeps them.)
 
 A file is known by its identity (inode, size, modification time), which every lake write changes (it
 replaces the file) and so does an edit of a reference file. Remote files are read every time.
@@ -11,7 +11,6 @@ replaces the file) and so does an edit of a reference file. Remote files are rea
 
 from __future__ import annotations
 
-import os
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,12 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from smart_maintenance import lake, storage
-from smart_maintenance.reference import FILES, read_reference
+from smart_maintenance.reference import read_reference
 
 COLUMNS = {"timestamp": "datetime64[us, UTC]", "equipment_id": object, "sensor_id": object, "value": float, "sensor_type": object}
 
 _DAYS: dict[str, tuple[tuple, pd.DataFrame]] = {}  # file -> (its identity, its bins), for the files of the last request
-_REFERENCE: dict[str, tuple[tuple, pd.DataFrame]] = {}  # file -> (its identity, its table)
 _LOCK = threading.Lock()
 
 
@@ -40,7 +38,7 @@ def hourly(lake_root: Path, last_day: str, days: int, step: str, reuse: bool = T
     if not reuse or pd.Timedelta(days=1) % pd.Timedelta(step):  # bins across midnight would be split
         return _aggregate(files, step)
     with _LOCK:
-        identity = {f: _identity(f) for f in files}
+        identity = {f: storage.file_identity(f) for f in files}
         parts = {f: _DAYS[str(f)][1] for f in files if _unchanged(f, identity[f])}
         stale = [f for f in files if f not in parts]
         if stale:
@@ -52,16 +50,8 @@ def hourly(lake_root: Path, last_day: str, days: int, step: str, reuse: bool = T
 
 
 def reference(folder: Path, name: str) -> pd.DataFrame:
-    """A reference table (`read_reference`) as pandas; a copy, so callers may change it."""
-    path = folder / FILES[name]
-    identity = _identity(path)
-    with _LOCK:
-        known = _REFERENCE.get(str(path))
-        if identity is None or known is None or known[0] != identity:
-            known = (identity, read_reference(folder, name).to_pandas())
-            if identity is not None:
-                _REFERENCE[str(path)] = known
-    return known[1].copy()
+    """A reference table (`read_reference`, parsed once per edit) as pandas, which callers may change."""
+    return read_reference(folder, name).to_pandas()
 
 
 def _aggregate(files: list[Path], step: str, with_day: bool = False) -> pd.DataFrame:
@@ -85,14 +75,3 @@ def _by_day(frame: pd.DataFrame, files: list[Path]) -> dict[Path, pd.DataFrame]:
 def _unchanged(path: Path, identity: tuple | None) -> bool:
     known = _DAYS.get(str(path))
     return identity is not None and known is not None and known[0] == identity
-
-
-def _identity(path: Path) -> tuple | None:
-    """(inode, size, mtime) of a local file; None for a remote one (not kept)."""
-    if storage.is_remote(path):
-        return None
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
