@@ -139,6 +139,13 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             os.unlink(tmp)
         return True
 
+    def has_table(self, table_name: str) -> bool:
+        # Dagster's opens an engine of its own for this, twice per asset check event; the index's kept
+        # engine instead (not under `_db_lock`: Dagster may ask while it holds a connection).
+        engine = self._shard_engine(INDEX_SHARD_NAME)
+        with engine.connect() as conn:
+            return bool(engine.dialect.has_table(conn, table_name))
+
     def close_engines(self, keep_index: bool = True) -> None:
         with self._engines_lock:
             for shard in [s for s in self._engines if not (keep_index and s == INDEX_SHARD_NAME)]:
