@@ -119,6 +119,35 @@ def test_micro_batches_give_the_same_scores_and_alerts_as_one_file(one_file_root
                                   lake_frame(batched, "alerts", ["alert_id"])[cols])
 
 
+def test_a_batch_extending_a_day_some_of_whose_sensors_are_short_of_history(tmp_path):
+    """The second batch extends day 9, where pump-1/temp already has a full scoring window of readings
+    and the other sensors (a gap since 00:30) do not: only theirs come from the days before (History),
+    and the scores equal those of the same readings arriving in one file."""
+    from smart_maintenance.config import DataRoot
+    from smart_maintenance.detection.config import DetectionConfig
+    from smart_maintenance_tests.conftest import write_reference
+
+    data = plant(days=10)
+    day9, stamp = START + pd.Timedelta(days=9), data["timestamp"]
+    full_sensor = (data["equipment_id"] == "pump-1") & (data["sensor_id"] == "temp")
+    first = data[(stamp < day9 + pd.Timedelta(minutes=30)) | (full_sensor & (stamp < day9 + pd.Timedelta(hours=23)))]
+    second = data[stamp >= day9 + pd.Timedelta(hours=23)]
+    on_day9 = first[first["timestamp"] >= day9].groupby(["equipment_id", "sensor_id"]).size()
+    lookback = DetectionConfig().lookback_readings
+    assert on_day9[("pump-1", "temp")] >= lookback and (on_day9.drop(("pump-1", "temp")) < lookback).all()
+    roots = {}
+    for name, batches in (("two", [first, second]), ("one", [pd.concat([first, second])])):
+        roots[name] = DataRoot(tmp_path / name).ensure()
+        write_reference(roots[name].reference)
+        for i, batch in enumerate(batches):
+            drop(roots[name], f"batch-{i}.csv", to_csv(batch))
+            assert run_once(roots[name], min_file_age_seconds=0).success
+    key = ["equipment_id", "sensor_id", "timestamp"]
+    two, one = lake_frame(roots["two"], "anomaly_scores", key), lake_frame(roots["one"], "anomaly_scores", key)
+    assert len(two) == len(first) + len(second)
+    pd.testing.assert_frame_equal(two, one)
+
+
 def test_drift_check_lists_a_sensor_whose_distribution_moved(root):
     data = plant(days=21)
     late = (data["timestamp"] >= START + pd.Timedelta(days=14)) & (data["sensor_id"] == "temp") & (data["equipment_id"] == "fan-2")

@@ -6,6 +6,7 @@ on the weeks before it) and the readings up to each reading.
 """
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -152,8 +153,8 @@ def score_days(root: DataRoot, config: DetectionConfig, days: list[str]) -> tupl
     whichever run does it. A day is scored under its partition lock, so two runs scoring the same day
     one after the other leave the scores of the readings the later one read."""
     first = datetime.fromisoformat(days[0])
-    history = read_readings(root, [(first - timedelta(days=i)).date().isoformat() for i in range(HISTORY_DAYS, 0, -1)],
-                            config.lookback_readings)
+    history = History(root, [(first - timedelta(days=i)).date().isoformat() for i in range(HISTORY_DAYS, 0, -1)],
+                      config.lookback_readings)
     resets = load_resets(root, config)
     models: dict[str, Models] = {}
     rebaselines: dict[str, pd.DataFrame | None] = {}
@@ -179,7 +180,8 @@ def score_days(root: DataRoot, config: DetectionConfig, days: list[str]) -> tupl
         if not (once and in_range):
             problems.append({"day": day, **once_meta, "out_of_range": range_meta["out_of_range"]})
         n_readings, n_scores, n_anomalies = n_readings + len(readings), n_scores + len(scores), n_anomalies + int(scores["is_anomaly"].sum())
-        history = pd.concat([history, readings]).groupby(["equipment_id", "sensor_id"]).tail(config.lookback_readings)
+        if day != days[-1]:
+            history = history.then(readings)
     metadata = {
         "dagster/row_count": n_scores, "days": len(days), "anomalies": n_anomalies,
         "anomaly_rate": round(n_anomalies / n_scores, 5) if n_scores else 0.0,
@@ -193,7 +195,37 @@ def score_days(root: DataRoot, config: DetectionConfig, days: list[str]) -> tupl
     ]
 
 
-def _score_day(root: DataRoot, day: str, readings: pd.DataFrame, history: pd.DataFrame, models: Models,
+@dataclass
+class History:
+    """The latest `n` readings of each sensor before the day being scored, read only as far as needed:
+    a micro-batch that extends a day whose sensors have `n` readings of their own already needs none of
+    them (reading them was a window query over `HISTORY_DAYS` days, a third of the scoring's time)."""
+
+    root: DataRoot
+    days: list[str]
+    n: int
+    frame: pd.DataFrame | None = None
+
+    def all(self) -> pd.DataFrame:
+        if self.frame is None:
+            self.frame = read_readings(self.root, self.days, self.n)
+        return self.frame
+
+    def needed_before(self, later: pd.DataFrame) -> pd.DataFrame:
+        """What of it survives `concat([history, later]).groupby(sensor).tail(n)`: the sensors with `n`
+        readings in `later` keep none of their history."""
+        if self.frame is not None:
+            return self.frame
+        counts = later.groupby(["equipment_id", "sensor_id"], as_index=False).size()
+        return read_readings(self.root, self.days, self.n, except_sensors=counts[counts["size"] >= self.n])
+
+    def then(self, readings: pd.DataFrame) -> "History":
+        """The history of the day after the one whose `readings` these are."""
+        frame = pd.concat([self.all(), readings]).groupby(["equipment_id", "sensor_id"]).tail(self.n)
+        return History(self.root, [], self.n, frame)
+
+
+def _score_day(root: DataRoot, day: str, readings: pd.DataFrame, history: History, models: Models,
                config: DetectionConfig, rebaselines: pd.DataFrame | None = None) -> pd.DataFrame:
     """Scores of a day's readings. When the day was scored before with the same model (and the same
     re-baselines after repairs) and its readings only grew at the end (the usual micro-batch), only the
@@ -216,9 +248,9 @@ def _score_day(root: DataRoot, day: str, readings: pd.DataFrame, history: pd.Dat
             new = readings[readings["timestamp"] > cut]
             if len(new) == 0:
                 return existing
-            earlier = pd.concat([history, old]).groupby(["equipment_id", "sensor_id"]).tail(config.lookback_readings)
+            earlier = pd.concat([history.needed_before(old), old]).groupby(["equipment_id", "sensor_id"]).tail(config.lookback_readings)
             return pd.concat([existing, score_readings(new, earlier, models, config, rebaselines)], ignore_index=True)
-    return score_readings(readings, history, models, config, rebaselines)
+    return score_readings(readings, history.all(), models, config, rebaselines)
 
 
 @dg.asset(
