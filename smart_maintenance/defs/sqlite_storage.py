@@ -192,4 +192,4 @@ class PooledSqliteStorage(DagsterSqliteStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value) -> PooledSqliteStorage:
-        return cls.from_local(inst_data=inst_data, **config_value)  # Dagster's names its own class
+        return cls.from_local(inst_data=inst_data, **config_value)  # (Dagster's builds its own class)
