@@ -8,6 +8,7 @@ not listed here are still ingested (flagged `unknown_*`), never dropped.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,10 +42,15 @@ def read_reference(folder: Path, name: str) -> pa.Table:
     if identity is not None and known is not None and known[0] == identity:
         return known[1]
     table = _parse(path, name)
-    if identity is not None:
+    # Not kept while the file is within RACY_SECONDS of its last change: an edit of the same size in the
+    # same clock tick as this read would keep its (inode, size, mtime) ("racy git").
+    if identity is not None and time.time_ns() - identity[2] > RACY_SECONDS * 1e9:
         with _LOCK:
             _PARSED[str(path)] = (identity, table)
     return table
+
+
+RACY_SECONDS = 2
 
 
 _PARSED: dict[str, tuple[tuple, pa.Table]] = {}  # file -> (its identity when parsed, its table)

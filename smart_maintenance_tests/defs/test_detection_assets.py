@@ -119,7 +119,7 @@ def test_micro_batches_give_the_same_scores_and_alerts_as_one_file(one_file_root
                                   lake_frame(batched, "alerts", ["alert_id"])[cols])
 
 
-def test_a_batch_extending_a_day_some_of_whose_sensors_are_short_of_history(tmp_path):
+def test_a_batch_extending_a_day_some_of_whose_sensors_are_short_of_history(tmp_path, monkeypatch):
     """The second batch extends day 9, where pump-1/temp already has a full scoring window of readings
     and the other sensors (a gap since 00:30) do not: only theirs come from the days before (History),
     and the scores equal those of the same readings arriving in one file."""
@@ -135,6 +135,17 @@ def test_a_batch_extending_a_day_some_of_whose_sensors_are_short_of_history(tmp_
     on_day9 = first[first["timestamp"] >= day9].groupby(["equipment_id", "sensor_id"]).size()
     lookback = DetectionConfig().lookback_readings
     assert on_day9[("pump-1", "temp")] >= lookback and (on_day9.drop(("pump-1", "temp")) < lookback).all()
+    from smart_maintenance.defs.detection import assets
+
+    spared: list[set] = []  # the sensors whose history a read left out
+    read = assets.read_readings
+
+    def spy(*args, except_sensors=None, **kwargs):
+        if except_sensors is not None:
+            spared.append(set(zip(except_sensors["equipment_id"], except_sensors["sensor_id"])))
+        return read(*args, except_sensors=except_sensors, **kwargs)
+
+    monkeypatch.setattr(assets, "read_readings", spy)
     roots = {}
     for name, batches in (("two", [first, second]), ("one", [pd.concat([first, second])])):
         roots[name] = DataRoot(tmp_path / name).ensure()
@@ -146,6 +157,7 @@ def test_a_batch_extending_a_day_some_of_whose_sensors_are_short_of_history(tmp_
     two, one = lake_frame(roots["two"], "anomaly_scores", key), lake_frame(roots["one"], "anomaly_scores", key)
     assert len(two) == len(first) + len(second)
     pd.testing.assert_frame_equal(two, one)
+    assert spared == [{("pump-1", "temp")}]  # the second batch took the incremental path, once
 
 
 def test_drift_check_lists_a_sensor_whose_distribution_moved(root):

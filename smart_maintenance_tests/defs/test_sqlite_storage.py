@@ -1,12 +1,14 @@
 """The embedded instance's SQLite storage with connections kept open (`defs/sqlite_storage.py`, issue 8):
-the same files as Dagster's stock storage, readable and writable by both at once, new run databases
-identical to Dagster's own, a bounded number of them open, and other storage left as configured."""
+the same files as Dagster's stock storage, each reading what the other wrote, a run's events reaching
+the UI's live log as they are written, new run databases identical to Dagster's own, a bounded number
+of them open, a replaced database reopened, and other storage left as configured."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -76,18 +78,27 @@ def test_new_run_databases_are_dagsters_own_schema(tmp_path: Path):
     pooled.dispose()
 
 
-def test_a_run_database_created_meanwhile_is_not_overwritten(tmp_path: Path):
-    """Another process (the daemon's run worker) may create a run's database first: it is kept."""
+def test_a_run_database_created_meanwhile_is_not_overwritten(tmp_path: Path, monkeypatch):
+    """Another process (the daemon's run worker) may create a run's database first, even between the
+    check that it does not exist and the copy being linked into place: it is kept."""
     pooled = PooledSqliteEventLogStorage(str(tmp_path))
     with pooled.run_connection("warm-up"):  # the template exists
         pass
     other = SqliteEventLogStorage(str(tmp_path))
-    event = dg.EventLogEntry(error_info=None, level="INFO", user_message="from the other process", run_id="shared",
-                             timestamp=1.0)
-    other.store_event(event)
-    with pooled.run_connection("shared"):
+    for run_id in ("shared", "raced"):
+        other.store_event(dg.EventLogEntry(error_info=None, level="INFO", user_message=f"{run_id} by the other",
+                                           run_id=run_id, timestamp=1.0))
+    with pooled.run_connection("shared"):  # seen to exist
         pass
-    assert [e.user_message for e in pooled.get_logs_for_run("shared")] == ["from the other process"]
+    shard = pooled.path_for_shard("raced")
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda p: False if p == shard else real_exists(p))  # created after the check
+    with pooled.run_connection("raced"):
+        pass
+    monkeypatch.undo()
+    assert [e.user_message for e in pooled.get_logs_for_run("shared")] == ["shared by the other"]
+    assert [e.user_message for e in pooled.get_logs_for_run("raced")] == ["raced by the other"]
+    assert not list(tmp_path.glob("*.tmp"))
     pooled.dispose()
 
 
@@ -113,6 +124,30 @@ def test_wipe_closes_run_databases_and_runs_go_on(tmp_path: Path):
         assert materializations(instance) == [new] and instance.get_run_by_id(old) is None
 
 
+def test_the_uis_live_log_of_a_run_sees_its_events(tmp_path: Path):
+    """The webserver follows a run's log by watching the run's database file (Dagster's stock storage,
+    `watch`): events written through a kept connection reach it as they are written."""
+    pooled, stock = PooledSqliteEventLogStorage(str(tmp_path)), SqliteEventLogStorage(str(tmp_path))
+    entry = lambda i: dg.EventLogEntry(error_info=None, level="INFO", user_message=f"step {i}", run_id="live",  # noqa: E731
+                                       timestamp=float(i))
+    pooled.store_event(entry(0))
+    seen: list[str] = []
+    stock.watch("live", None, lambda event, cursor: seen.append(event.user_message))
+    try:
+        for i in range(1, 4):
+            time.sleep(0.3)  # a step's work between events
+            pooled.store_event(entry(i))
+            deadline = time.monotonic() + 10
+            while f"step {i}" not in seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert f"step {i}" in seen, seen  # each event seen before the next one is written
+    finally:
+        stock.end_watch("live", next(iter(stock._watchers["live"])))
+        stock.dispose()
+        pooled.dispose()
+    assert [m for m in dict.fromkeys(seen)] == [f"step {i}" for i in range(4)]
+
+
 def test_a_database_replaced_at_its_path_is_reopened(tmp_path: Path):
     """Kept connections follow the path, not the file they opened: a broken runs.db fails the next use
     (rather than the worker writing on into the file moved aside), and the restored one is used again."""
@@ -133,7 +168,7 @@ def test_a_database_replaced_at_its_path_is_reopened(tmp_path: Path):
 
 
 def test_threads_writing_at_once_lose_no_event(tmp_path: Path):
-    """The daemon evaluates sensors in threads: concurrent writers share the kept engines."""
+    """Writers in several threads share the kept engines (Dagster's lock takes them in turn)."""
     storage = PooledSqliteEventLogStorage(str(tmp_path))
     errors: list[BaseException] = []
 

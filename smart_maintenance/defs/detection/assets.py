@@ -212,16 +212,17 @@ class History:
         return self.frame
 
     def needed_before(self, later: pd.DataFrame) -> pd.DataFrame:
-        """What of it survives `concat([history, later]).groupby(sensor).tail(n)`: the sensors with `n`
-        readings in `later` keep none of their history."""
+        """What of it survives `concat([history, later]).groupby(sensor).tail(n)` (both in sensor and time
+        order, `later` after all of it): the sensors with `n` readings in `later` keep none of theirs."""
         if self.frame is not None:
             return self.frame
         counts = later.groupby(["equipment_id", "sensor_id"], as_index=False).size()
         return read_readings(self.root, self.days, self.n, except_sensors=counts[counts["size"] >= self.n])
 
     def then(self, readings: pd.DataFrame) -> "History":
-        """The history of the day after the one whose `readings` these are."""
-        frame = pd.concat([self.all(), readings]).groupby(["equipment_id", "sensor_id"]).tail(self.n)
+        """The history of the day after the one whose `readings` these are (later than all of it)."""
+        later = readings.sort_values(["equipment_id", "sensor_id", "timestamp"], kind="stable")
+        frame = pd.concat([self.all(), later]).groupby(["equipment_id", "sensor_id"]).tail(self.n)
         return History(self.root, [], self.n, frame)
 
 
