@@ -49,8 +49,20 @@ def ensure_instance_home(root: DataRoot) -> Path:
 
 
 def instance_for(root: DataRoot) -> dg.DagsterInstance:
-    """The instance of DAGSTER_HOME or the data root (same run and event storage), for in-process runs."""
-    return dg.DagsterInstance.from_ref(instance_ref(root))
+    """The instance of DAGSTER_HOME or the data root (same run and event storage), for in-process runs.
+
+    Built a second time after one failure of Dagster's own: on an empty PostgreSQL database, a process
+    that found no tables creates them, then migrates the runs it finds there before its instance exists;
+    another process started at the same time may have created its first run by then, and migrating it
+    fails with "Attempted to resolve undefined DagsterInstance weakref". The tables exist on the second
+    try, which takes the usual path (seen with four `smart-maintenance run` started at once)."""
+    ref = instance_ref(root)
+    try:
+        return dg.DagsterInstance.from_ref(ref)
+    except dg.DagsterInvariantViolationError as exc:
+        if "DagsterInstance weakref" not in str(exc):
+            raise
+        return dg.DagsterInstance.from_ref(ref)
 
 
 def instance_ref(root: DataRoot):

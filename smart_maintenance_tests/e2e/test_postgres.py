@@ -95,3 +95,51 @@ def test_run_stores_runs_and_events_in_postgres_with_the_shipped_config(postgres
         for (table,) in cur.fetchall():
             cur.execute(f'SELECT count(*) FROM "{table}" t WHERE strpos(t::text, %s) > 0', [postgres["password"]])
             assert cur.fetchone() == (0,), f"table {table} stores the database password"
+
+
+def test_an_instance_built_while_another_process_creates_the_tables_and_its_first_run(postgres: dict, tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """Four `smart-maintenance run` started at once on an empty database: one that found no tables creates
+    them and runs Dagster's optional data migration over the runs it finds, before its instance exists;
+    another process's first run may be there already, the migration not yet marked done by the process
+    that created the tables (Dagster then fails: "undefined DagsterInstance weakref"). `instance_for`
+    builds the instance again. That state is made here: a run, the migration's mark removed, and the
+    table check of the process under test saying "no tables" once, as it did before they were created."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+    from dagster_postgres.run_storage import run_storage
+
+    from smart_maintenance.config import DataRoot
+    from smart_maintenance.runner import instance_for
+
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    for key, name in (("host", "HOST"), ("port", "PORT"), ("db", "DB"), ("user", "USER"), ("password", "PASSWORD")):
+        monkeypatch.setenv(f"SMART_MAINTENANCE_PG_{name}", str(postgres[key]))
+
+    @dg.asset
+    def first_asset() -> None:
+        pass
+
+    root = DataRoot(tmp_path / "data")
+    with instance_for(root) as other:  # the other process: tables, then its first run
+        first = dg.materialize([first_asset], instance=other).run_id
+    with psycopg2.connect(host=postgres["host"], port=postgres["port"], dbname=postgres["db"], user=postgres["user"],
+                          password=postgres["password"]) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM secondary_indexes WHERE name = 'run_start_end_overwritten'")  # not marked yet
+    checks = []
+    real = run_storage.retry_pg_connection_fn
+
+    def no_tables_yet(fn, *args, **kwargs):  # what this process saw before the other created them
+        checks.append(fn)
+        return [] if len(checks) == 1 else real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(run_storage, "retry_pg_connection_fn", no_tables_yet)
+    with pytest.raises(dg.DagsterInvariantViolationError, match="DagsterInstance weakref"):
+        dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home)))  # Dagster alone: the failure
+    checks.clear()
+    with instance_for(root) as instance:
+        assert len(checks) >= 2  # the race happened, then the second build
+        assert [r.run_id for r in instance.get_runs()] == [first]
