@@ -17,6 +17,7 @@ fed it epoch offsets.
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 import pandas as pd
@@ -98,8 +99,9 @@ def crossing_samples(series: pd.DataFrame, limit: float, direction: int, as_of, 
     near = pd.date_range(start, near_end, freq=config.step)
     far = pd.date_range(near_end + config.far_step, as_of_naive + config.horizon, freq=config.far_step)
     future = pd.DataFrame({"ds": near.append(far)})
-    np.random.seed(seed)  # Prophet draws its future trend changes from numpy's global generator
-    samples = model.predictive_samples(future)  # (times, samples); yhat = trend + seasonality + noise
+    with _GLOBAL_RNG:  # Prophet draws its future trend changes from numpy's global generator: seed, then draw
+        np.random.seed(seed)
+        samples = model.predictive_samples(future)  # (times, samples); yhat = trend + seasonality + noise
     seasonal = np.mean(samples["yhat"] - samples["trend"], axis=1, keepdims=True)  # noise averages out
     level = samples["trend"] + seasonal
     crossed = (level - limit) * direction >= 0
@@ -159,7 +161,17 @@ def _run(jobs: list[tuple], config: TrendConfig) -> list[tuple[str, str, np.ndar
         from joblib import Parallel, delayed
 
         return Parallel(n_jobs=config.n_jobs, batch_size=8)(delayed(_fit_one)(job) for job in jobs)
+    if config.n_jobs > 1 and len(jobs) > 1:
+        # A few fits (a micro-batch's): threads, not processes. A fit is mostly its cmdstan process, which
+        # holds no GIL, so `n_jobs` of them run at once; results as in order (map keeps it).
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(config.n_jobs) as pool:
+            return list(pool.map(_fit_one, jobs))
     return [_fit_one(job) for job in jobs]
+
+
+_GLOBAL_RNG = threading.Lock()
 
 
 def _drivers(equipment_id: str, by_sensor: dict[str, np.ndarray], limit_of: dict[tuple[str, str], tuple[float, float]],

@@ -126,3 +126,22 @@ def test_sensor_series_cuts_each_sensor_at_its_own_time_and_drops_stops():
                 if start < t <= cut_7.tz_localize(None) and t != (START + pd.Timedelta(hours=200)).tz_localize(None)]
     assert list(pd.DatetimeIndex(ds)) == expected and len(expected) == 47 and (y == 50.0).all()
     assert len(ds_8) == 0
+
+
+def test_a_few_fits_in_threads_give_what_one_after_the_other_gives():
+    """A micro-batch's handful of Prophet fits run in threads (each mostly a cmdstan process); Prophet's
+    sampling draws from numpy's global generator, seeded per fit under a lock: the same rows as in turn."""
+    readings = pd.concat([
+        series("kiln-7", "shell_heat", ramp(HOURS, 72, 50.0, 0.25, 0.5, seed=1)),
+        series("kiln-8", "draft", ramp(HOURS, 72, 12.0, -0.05, 0.05, seed=3)),
+        series("sieve-1", "mesh_load", ramp(HOURS, 100, 40.0, 0.1, 0.4, seed=4)),
+    ], ignore_index=True)  # fmt: skip
+    sensors = sensor_rows([("kiln-7", "shell_heat", 110.0), ("kiln-8", "draft", 2.0), ("sieve-1", "mesh_load", 70.0)])
+    threaded = ForecastConfig()
+    assert threaded.trend.n_jobs > 1 and threaded.trend.parallel_min_series > 3  # 3 fits: threads
+    in_turn = dataclasses.replace(threaded, trend=dataclasses.replace(threaded.trend, n_jobs=1))
+    rows = [forecast_failures(readings, sensors, EQUIPMENT, None, AS_OF, config).drop(columns="model_version")  # names the config
+            for config in (threaded, in_turn, threaded)]
+    assert (rows[0]["method"] == "trend_prophet").all() and rows[0]["rul_hours"].notna().sum() >= 2
+    pd.testing.assert_frame_equal(rows[0], rows[1])
+    pd.testing.assert_frame_equal(rows[0], rows[2])
