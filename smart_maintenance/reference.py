@@ -51,8 +51,6 @@ def read_reference(folder: Path, name: str) -> pa.Table:
 
 
 RACY_SECONDS = 2
-
-
 _PARSED: dict[str, tuple[tuple, pa.Table]] = {}  # file -> (its identity when parsed, its table)
 _LOCK = threading.Lock()
 

@@ -78,17 +78,14 @@ def instance_ref(root: DataRoot):
     storage (PostgreSQL from DAGSTER_HOME) is used as configured."""
     from dagster._core.instance.ref import InstanceRef
 
+    from smart_maintenance.defs.sqlite_storage import pooled_in_place_of
+
     home = ensure_instance_home(root)
     overrides: dict = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
                                         "class": "NoOpComputeLogManager"}}  # fmt: skip
-    storage = InstanceRef.from_dir(str(home)).storage_data
-    if storage is not None and (storage.module_name, storage.class_name) == SQLITE_STORAGE:
-        overrides["storage"] = {"custom": {"module": "smart_maintenance.defs.sqlite_storage", "class": "PooledSqliteStorage",
-                                           "config": dict(storage.config_dict)}}  # fmt: skip
+    if (pooled := pooled_in_place_of(InstanceRef.from_dir(str(home)).storage_data)) is not None:
+        overrides["storage"] = pooled
     return InstanceRef.from_dir(str(home), overrides=overrides)
-
-
-SQLITE_STORAGE = ("dagster._core.storage.sqlite_storage", "DagsterSqliteStorage")  # Dagster's default storage
 
 
 @dataclass

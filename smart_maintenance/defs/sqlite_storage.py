@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster._check as check
+from dagster._serdes.config_class import ConfigurableClassData
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
@@ -76,6 +77,8 @@ class _KeptEngine:
 
 
 def _file_identity(path: str) -> tuple[int, int] | None:
+    # Device and inode only (not `storage.file_identity`'s size and mtime, which every write through the
+    # kept connection changes): which file is at the path, not which version of it.
     try:
         st = os.stat(path)
     except OSError:
@@ -216,3 +219,14 @@ class PooledSqliteStorage(DagsterSqliteStorage):
     @classmethod
     def from_config_value(cls, inst_data, config_value) -> PooledSqliteStorage:
         return cls.from_local(inst_data=inst_data, **config_value)  # (Dagster's builds its own class)
+
+
+STOCK_STORAGE = ("dagster._core.storage.sqlite_storage", "DagsterSqliteStorage")  # Dagster's default storage
+
+
+def pooled_in_place_of(storage: ConfigurableClassData | None) -> dict | None:
+    """The instance override (`storage:`) putting `PooledSqliteStorage` on the folder of Dagster's default
+    SQLite storage; None for any other storage (PostgreSQL is used as configured)."""
+    if storage is None or (storage.module_name, storage.class_name) != STOCK_STORAGE:
+        return None
+    return {"custom": {"module": __name__, "class": PooledSqliteStorage.__name__, "config": dict(storage.config_dict)}}

@@ -27,6 +27,8 @@ from smart_maintenance.forecasting.config import BaselineConfig, TrendConfig
 from smart_maintenance.forecasting.limits import directional_z
 from smart_maintenance.forecasting.summary import SUMMARY_COLUMNS, summarise_samples
 
+_GLOBAL_RNG = threading.Lock()  # numpy's global generator: seeding it and drawing from it are one step (fits run in threads)
+
 
 def quiet_prophet() -> None:
     """Prophet and cmdstanpy log every fit at INFO: silence them (called in each worker too)."""
@@ -170,8 +172,6 @@ def _run(jobs: list[tuple], config: TrendConfig) -> list[tuple[str, str, np.ndar
             return list(pool.map(_fit_one, jobs))
     return [_fit_one(job) for job in jobs]
 
-
-_GLOBAL_RNG = threading.Lock()
 
 
 def _drivers(equipment_id: str, by_sensor: dict[str, np.ndarray], limit_of: dict[tuple[str, str], tuple[float, float]],

@@ -135,17 +135,17 @@ def test_a_batch_extending_a_day_some_of_whose_sensors_are_short_of_history(tmp_
     on_day9 = first[first["timestamp"] >= day9].groupby(["equipment_id", "sensor_id"]).size()
     lookback = DetectionConfig().lookback_readings
     assert on_day9[("pump-1", "temp")] >= lookback and (on_day9.drop(("pump-1", "temp")) < lookback).all()
-    from smart_maintenance.defs.detection import assets
+    from smart_maintenance.defs.detection import loading
 
     spared: list[set] = []  # the sensors whose history a read left out
-    read = assets.read_readings
+    read = loading.read_readings
 
     def spy(*args, except_sensors=None, **kwargs):
         if except_sensors is not None:
             spared.append(set(zip(except_sensors["equipment_id"], except_sensors["sensor_id"])))
         return read(*args, except_sensors=except_sensors, **kwargs)
 
-    monkeypatch.setattr(assets, "read_readings", spy)
+    monkeypatch.setattr(loading, "read_readings", spy)  # History's reads
     roots = {}
     for name, batches in (("two", [first, second]), ("one", [pd.concat([first, second])])):
         roots[name] = DataRoot(tmp_path / name).ensure()

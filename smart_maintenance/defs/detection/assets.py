@@ -6,7 +6,6 @@ on the weeks before it) and the readings up to each reading.
 """
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -16,8 +15,8 @@ import pyarrow as pa
 from smart_maintenance import artifacts, lake, schemas
 from smart_maintenance.config import DataRoot
 from smart_maintenance.defs.detection.loading import (
-    ALERT_BATCH_ROWS, READING_COLUMNS, anomalies, equipment_batches, load_resets, read_readings, readings_by_equipment,
-    rebaselines_for, validation_scores, warmups_for,
+    ALERT_BATCH_ROWS, READING_COLUMNS, History, anomalies, equipment_batches, load_resets, read_readings,
+    readings_by_equipment, rebaselines_for, validation_scores, warmups_for,
 )  # fmt: skip
 from smart_maintenance.defs.checks import Check
 from smart_maintenance.defs.detection import reuse
@@ -40,7 +39,6 @@ from smart_maintenance.reference import read_reference
 
 GROUP = "detection"
 TRAINING_WEEKS = math.ceil(DetectionConfig().baseline.training_window / timedelta(weeks=1))
-HISTORY_DAYS = 14  # how far back scoring looks for each sensor's `lookback_readings` earlier readings
 RESETS_METADATA, ROOT_METADATA = "resets_by_week", "data_root"
 
 # Recompute a day as soon as its readings (or its week's model) changed, for any day, not only the
@@ -152,9 +150,7 @@ def score_days(root: DataRoot, config: DetectionConfig, days: list[str]) -> tupl
     """Score some days (sorted, consecutive) and write their partitions: the work of `anomaly_scores`,
     whichever run does it. A day is scored under its partition lock, so two runs scoring the same day
     one after the other leave the scores of the readings the later one read."""
-    first = datetime.fromisoformat(days[0])
-    history = History(root, [(first - timedelta(days=i)).date().isoformat() for i in range(HISTORY_DAYS, 0, -1)],
-                      config.lookback_readings)
+    history = History.before(root, days[0], config.lookback_readings)
     resets = load_resets(root, config)
     models: dict[str, Models] = {}
     rebaselines: dict[str, pd.DataFrame | None] = {}
@@ -193,37 +189,6 @@ def score_days(root: DataRoot, config: DetectionConfig, days: list[str]) -> tupl
               {"readings": n_readings, "scores": n_scores, "problems": markdown_table(problems)}),
         Check("anomaly_scores", "scores_in_range", range_ok, {"rows": n_scores}),
     ]
-
-
-@dataclass
-class History:
-    """The latest `n` readings of each sensor before the day being scored, read only as far as needed:
-    a micro-batch that extends a day whose sensors have `n` readings of their own already needs none of
-    them (reading them was a window query over `HISTORY_DAYS` days, a third of the scoring's time)."""
-
-    root: DataRoot
-    days: list[str]
-    n: int
-    frame: pd.DataFrame | None = None
-
-    def all(self) -> pd.DataFrame:
-        if self.frame is None:
-            self.frame = read_readings(self.root, self.days, self.n)
-        return self.frame
-
-    def needed_before(self, later: pd.DataFrame) -> pd.DataFrame:
-        """What of it survives `concat([history, later]).groupby(sensor).tail(n)` (both in sensor and time
-        order, `later` after all of it): the sensors with `n` readings in `later` keep none of theirs."""
-        if self.frame is not None:
-            return self.frame
-        counts = later.groupby(["equipment_id", "sensor_id"], as_index=False).size()
-        return read_readings(self.root, self.days, self.n, except_sensors=counts[counts["size"] >= self.n])
-
-    def then(self, readings: pd.DataFrame) -> "History":
-        """The history of the day after the one whose `readings` these are (later than all of it)."""
-        later = readings.sort_values(["equipment_id", "sensor_id", "timestamp"], kind="stable")
-        frame = pd.concat([self.all(), later]).groupby(["equipment_id", "sensor_id"]).tail(self.n)
-        return History(self.root, [], self.n, frame)
 
 
 def _score_day(root: DataRoot, day: str, readings: pd.DataFrame, history: History, models: Models,

@@ -7,7 +7,10 @@ process holds one equipment's rows in pandas, not the whole training window (iss
 less: the anomalies, then only the score rows validation looks at, for a group of equipment at a time.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
@@ -22,6 +25,7 @@ from smart_maintenance.reference import read_reference
 
 READING_COLUMNS = ["timestamp", "equipment_id", "sensor_id", "value", "sensor_type"]
 BATCH_ROWS = 100_000
+HISTORY_DAYS = 14  # how far back scoring looks for each sensor's `lookback_readings` earlier readings
 # DuckDB sorts the rows by equipment before streaming them: past this it spills to disk instead of
 # growing the process.
 SORT_MEMORY_LIMIT = "512MB"
@@ -62,6 +66,43 @@ def read_readings(root: DataRoot, days: list[str], per_sensor_limit: int | None 
     sql = f"SELECT {', '.join(READING_COLUMNS)} FROM {source}{_latest(per_sensor_limit)}{order}"
     # Through Arrow: the same frame as DuckDB's .df(), with text columns in a quarter of the time (issue 8).
     return con.sql(sql).to_arrow_table().to_pandas()
+
+
+@dataclass
+class History:
+    """The latest `n` readings of each sensor before the day being scored, read only as far as needed:
+    a micro-batch that extends a day whose sensors have `n` readings of their own already needs none of
+    them (reading them was a window query over `HISTORY_DAYS` days, a third of the scoring's time)."""
+
+    root: DataRoot
+    days: list[str]
+    n: int
+    frame: pd.DataFrame | None = None
+
+    @classmethod
+    def before(cls, root: DataRoot, day: str, n: int) -> History:
+        """The history of `day`: from the `HISTORY_DAYS` days before it."""
+        first = date.fromisoformat(day)
+        return cls(root, [(first - timedelta(days=i)).isoformat() for i in range(HISTORY_DAYS, 0, -1)], n)
+
+    def all(self) -> pd.DataFrame:
+        if self.frame is None:
+            self.frame = read_readings(self.root, self.days, self.n)
+        return self.frame
+
+    def needed_before(self, later: pd.DataFrame) -> pd.DataFrame:
+        """What of it survives `concat([history, later]).groupby(sensor).tail(n)` (both in sensor and time
+        order, `later` after all of it): the sensors with `n` readings in `later` keep none of theirs."""
+        if self.frame is not None:
+            return self.frame
+        counts = later.groupby(["equipment_id", "sensor_id"], as_index=False).size()
+        return read_readings(self.root, self.days, self.n, except_sensors=counts[counts["size"] >= self.n])
+
+    def then(self, readings: pd.DataFrame) -> History:
+        """The history of the day after the one whose `readings` these are (later than all of it)."""
+        later = readings.sort_values(["equipment_id", "sensor_id", "timestamp"], kind="stable")
+        frame = pd.concat([self.all(), later]).groupby(["equipment_id", "sensor_id"]).tail(self.n)
+        return History(self.root, [], self.n, frame)
 
 
 def readings_by_equipment(root: DataRoot, days: list[str]) -> Iterator[pd.DataFrame]:
