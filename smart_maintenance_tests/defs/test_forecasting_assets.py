@@ -133,6 +133,31 @@ def test_hourly_medians_read_again_only_the_days_that_changed(root, monkeypatch)
     assert len(inputs.hourly(root.lake, "2026-03-01", 3, "1h")) == 3 * 3 * 24 + 3  # 150 x 10 min: one more hour
 
 
+def test_an_equipment_silent_all_day_keeps_its_forecast_row(root):
+    """fan-2 is silent on the last day (stopped), read until the evening before: it was read within the
+    `recent` window, so the day's forecasts have its row and the blocking check passes (it failed, and
+    with it every step below forecasts, when only equipment read on the day itself were forecast)."""
+    import dagster as dg
+    import numpy as np
+
+    from smart_maintenance_tests.conftest import drop
+
+    times = pd.date_range("2026-02-26", "2026-03-01 23:50", freq="10min", tz="UTC")
+    rng = np.random.default_rng(4)
+    frame = pd.concat([pd.DataFrame({"timestamp": times, "equipment_id": e, "sensor_id": s, "value": base + rng.normal(0, 0.5, len(times))})
+                       for e, s, base in (("pump-1", "temp", 60.0), ("pump-1", "vib", 3.0), ("fan-2", "temp", 55.0))])
+    frame = frame[~((frame["equipment_id"] == "fan-2") & (frame["timestamp"] >= pd.Timestamp("2026-03-01", tz="UTC")))]
+    drop(root, "plant.csv", frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(index=False))
+    summary = run_once(root, min_file_age_seconds=0)
+    assert summary.success, summary.runs
+    forecasts = lake.read_dataset(root.lake, "failure_forecasts").to_pandas()
+    last_day = forecasts[forecasts["date"].astype(str) == "2026-03-01"]
+    assert sorted(last_day["equipment_id"]) == ["fan-2", "pump-1"]
+    with instance_for(root) as instance:
+        key = dg.AssetCheckKey(dg.AssetKey("failure_forecasts"), "forecast_for_every_recent_equipment")
+        assert instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key].status.value == "SUCCEEDED"
+
+
 def test_reference_tables_parsed_again_after_an_edit(root):
     from smart_maintenance.defs.forecasting import inputs
 

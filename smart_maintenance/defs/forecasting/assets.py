@@ -84,13 +84,26 @@ def _as_of(root: DataRoot, day: str) -> pd.Timestamp | None:
     return latest_reading(root, day)
 
 
+def _newest_readings(root: DataRoot, as_of: pd.Timestamp) -> pd.Series:
+    """equipment_id -> its newest reading, for every equipment a forecast as of `as_of` covers: those read
+    in the `recent` window before it (a bin of it, as forecast_failures counts), on as_of's day or the days
+    before: an equipment silent all day (a machine stopped for the weekend) keeps its row in the day's
+    forecasts."""
+    since = as_of - CONFIG.recent - pd.Timedelta(CONFIG.trend.aggregate)
+    days = [d.date().isoformat() for d in pd.date_range(since.floor("D"), as_of.floor("D"), freq="D")]
+    files = lake.partition_files(root.lake, "sensor_readings", "date", days)
+    newest = lake.connect().execute(
+        f"SELECT equipment_id, max(timestamp) AS t FROM {lake.files_sql(files)} WHERE timestamp > ? AND timestamp <= ? GROUP BY ALL",
+        [since.to_pydatetime(), as_of.to_pydatetime()]).df()
+    return newest.set_index("equipment_id")["t"]
+
+
 def _forecast_day(root: DataRoot, day: str, grid: pd.DataFrame, sensors: pd.DataFrame, equipment: pd.DataFrame,
-                  evts: pd.DataFrame | None) -> pd.DataFrame:
-    """The day's forecasts: equipment with no reading newer than its last forecast (and the same model)
-    keeps that row; only equipment with new data is re-forecast, as of its newest reading."""
-    path = lake.partition_file(root.lake, "sensor_readings", "date", day)
-    newest = lake.connect().sql(f"SELECT equipment_id, max(timestamp) AS t FROM {lake.files_sql([path])} GROUP BY ALL").df()
-    newest = newest.set_index("equipment_id")["t"]
+                  evts: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The day's forecasts (`as_of`: its last reading): equipment with no reading newer than its last
+    forecast (and the same model) keeps that row; only equipment with new data is re-forecast, as of its
+    newest reading."""
+    newest = _newest_readings(root, as_of)
     previous = lake.partition_file(root.lake, "failure_forecasts", "date", day)
     kept = pd.DataFrame(columns=schemas.FAILURE_FORECASTS.names)
     if previous is not None:
@@ -101,9 +114,9 @@ def _forecast_day(root: DataRoot, day: str, grid: pd.DataFrame, sensors: pd.Data
     changed = sorted(set(newest.index) - set(kept["equipment_id"]))
     if not changed:
         return kept
-    as_of = newest[changed].max()
-    fresh = forecast_failures(grid[grid["equipment_id"].isin(changed)], sensors, equipment, models_as_of(root, as_of, evts),
-                              as_of, CONFIG, evts, SEED)
+    at = newest[changed].max()
+    fresh = forecast_failures(grid[grid["equipment_id"].isin(changed)], sensors, equipment, models_as_of(root, at, evts),
+                              at, CONFIG, evts, SEED)
     return pd.concat([kept, fresh], ignore_index=True) if len(kept) else fresh
 
 
@@ -196,7 +209,7 @@ def failure_forecasts(context: dg.AssetExecutionContext, data_root: DataRootReso
         frame = pd.DataFrame()
         if as_of is not None:
             grid = hourly(root, day, HISTORY_DAYS)
-            frame = _forecast_day(root, day, grid, sensors, equipment, evts)
+            frame = _forecast_day(root, day, grid, sensors, equipment, evts, as_of)
             recent = set(grid.loc[grid["timestamp"] > as_of - CONFIG.recent - pd.Timedelta(CONFIG.trend.aggregate), "equipment_id"])
             missing += [f"{day}: {e}" for e in sorted(recent - set(frame["equipment_id"]))]
             dated = frame[~frame["beyond_horizon"].astype(bool) & frame["rul_hours"].notna()]
