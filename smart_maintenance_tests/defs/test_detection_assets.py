@@ -122,13 +122,18 @@ def test_micro_batches_give_the_same_scores_and_alerts_as_one_file(one_file_root
 def test_a_batch_extending_a_day_some_of_whose_sensors_are_short_of_history(tmp_path, monkeypatch):
     """The second batch extends day 9, where pump-1/temp already has a full scoring window of readings
     and the other sensors (a gap since 00:30) do not: only theirs come from the days before (History),
-    and the scores equal those of the same readings arriving in one file."""
+    from the nearest day first (fan-2/temp, silent on day 8, from day 7), and the scores equal those of
+    the same readings arriving in one file."""
     from smart_maintenance.config import DataRoot
     from smart_maintenance.detection.config import DetectionConfig
     from smart_maintenance_tests.conftest import write_reference
 
     data = plant(days=10)
-    day9, stamp = START + pd.Timedelta(days=9), data["timestamp"]
+    day8, day9 = START + pd.Timedelta(days=8), START + pd.Timedelta(days=9)
+    # fan-2/temp is silent on day 8: its history comes from the days before that.
+    silent = (data["equipment_id"] == "fan-2") & (data["sensor_id"] == "temp") & (data["timestamp"] >= day8) & (data["timestamp"] < day9)
+    data = data[~silent].reset_index(drop=True)
+    stamp = data["timestamp"]
     full_sensor = (data["equipment_id"] == "pump-1") & (data["sensor_id"] == "temp")
     first = data[(stamp < day9 + pd.Timedelta(minutes=30)) | (full_sensor & (stamp < day9 + pd.Timedelta(hours=23)))]
     second = data[stamp >= day9 + pd.Timedelta(hours=23)]
@@ -157,7 +162,11 @@ def test_a_batch_extending_a_day_some_of_whose_sensors_are_short_of_history(tmp_
     two, one = lake_frame(roots["two"], "anomaly_scores", key), lake_frame(roots["one"], "anomaly_scores", key)
     assert len(two) == len(first) + len(second)
     pd.testing.assert_frame_equal(two, one)
-    assert spared == [{("pump-1", "temp")}]  # the second batch took the incremental path, once
+    # The first batch of each root scored from day 0 on: its history spared no sensor. The second batch
+    # took the incremental path, once: the day before (day 8) for every sensor but pump-1/temp, then
+    # the days before that for fan-2/temp alone, the others having their window on day 8.
+    every = set(zip(data["equipment_id"], data["sensor_id"]))
+    assert spared == [set(), {("pump-1", "temp")}, every - {("fan-2", "temp")}, set()]
 
 
 def test_drift_check_lists_a_sensor_whose_distribution_moved(root):

@@ -87,7 +87,7 @@ class History:
 
     def all(self) -> pd.DataFrame:
         if self.frame is None:
-            self.frame = read_readings(self.root, self.days, self.n)
+            self.frame = self._latest()
         return self.frame
 
     def needed_before(self, later: pd.DataFrame) -> pd.DataFrame:
@@ -95,14 +95,37 @@ class History:
         order, `later` after all of it): the sensors with `n` readings in `later` keep none of theirs."""
         if self.frame is not None:
             return self.frame
-        counts = later.groupby(["equipment_id", "sensor_id"], as_index=False).size()
-        return read_readings(self.root, self.days, self.n, except_sensors=counts[counts["size"] >= self.n])
+        return self._latest(_with_at_least(later, self.n))
+
+    def _latest(self, except_sensors: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The latest `n` readings of each sensor (but those of `except_sensors`) in `days`, in sensor and
+        time order. The nearest day first: the sensors with `n` readings on it need none of the days
+        before (a sensor read every minute has 1,440 a day), so the usual read is one day, not 14."""
+        recent = read_readings(self.root, self.days[-1:], self.n, except_sensors=except_sensors)
+        if len(self.days) < 2:
+            return recent
+        complete = _with_at_least(recent, self.n)
+        skip = complete if except_sensors is None else pd.concat([except_sensors[SENSOR_KEY], complete], ignore_index=True)
+        older = read_readings(self.root, self.days[:-1], self.n, except_sensors=skip)
+        if len(older) == 0:
+            return recent
+        both = pd.concat([older, recent], ignore_index=True).sort_values(SENSOR_KEY, kind="stable")  # older first
+        return both.groupby(SENSOR_KEY, sort=False).tail(self.n).reset_index(drop=True)
 
     def then(self, readings: pd.DataFrame) -> History:
         """The history of the day after the one whose `readings` these are (later than all of it)."""
         later = readings.sort_values(["equipment_id", "sensor_id", "timestamp"], kind="stable")
         frame = pd.concat([self.all(), later]).groupby(["equipment_id", "sensor_id"]).tail(self.n)
         return History(self.root, [], self.n, frame)
+
+
+SENSOR_KEY = ["equipment_id", "sensor_id"]
+
+
+def _with_at_least(readings: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The (equipment_id, sensor_id) pairs with at least `n` rows in `readings`."""
+    counts = readings.groupby(SENSOR_KEY, as_index=False).size()
+    return counts.loc[counts["size"] >= n, SENSOR_KEY].reset_index(drop=True)
 
 
 def readings_by_equipment(root: DataRoot, days: list[str]) -> Iterator[pd.DataFrame]:
