@@ -29,8 +29,9 @@ def test_every_chart_is_the_figure_plotly_would_build(hand_lake, days):
         assert fig["layout"]["template"] == pio.templates["plotly_white"].to_plotly_json()
 
 
-def test_alerts_png_redraws_only_a_changed_timeline(hand_lake):
-    summary = compute_summary(hand_lake, Window(D, D, NOW), RUNS)
+@pytest.mark.parametrize("days", [1, 2, 7])  # hours of a day, hours of two days, days
+def test_alerts_png_redraws_only_a_changed_timeline(hand_lake, days):
+    summary = compute_summary(hand_lake, Window(D - timedelta(days=days - 1), D, NOW), RUNS)
     png = alerts_png(summary)
     assert png.startswith(b"\x89PNG") and alerts_png(copy.deepcopy(summary)) == png
     changed = copy.deepcopy(summary)
