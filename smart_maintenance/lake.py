@@ -24,12 +24,16 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from smart_maintenance import storage
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DATA_FILE = "data.parquet"
 LOCK_URL_ENV = "SMART_MAINTENANCE_LOCK_URL"
@@ -159,6 +163,38 @@ def connect(memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
         con.execute(f"SET memory_limit='{memory_limit}'; SET temp_directory='{spill}'")
     con.execute("SET TimeZone='UTC'")
     return con
+
+
+def frame(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
+    """A query's rows as the pandas frame DuckDB's `.df()` gives (the same dtypes, column by column type:
+    smart_maintenance_tests/test_lake_frame.py), through Arrow. DuckDB 2.0 builds `.df()` column by column
+    in Python (~0.25 ms a column): 8 ms for a 24-column table of 3 rows, 2.5 ms this way. Arrow alone
+    differs where `.df()` gives nullable integers and booleans, floats for DECIMAL and HUGEINT sums,
+    timestamps for dates, objects for text columns without a value and NA for a missing list: those
+    columns are converted."""
+    import pandas as pd
+
+    table = relation.to_arrow_table()
+    out = table.to_pandas()
+    for i, field in enumerate(table.schema):
+        column, kind = table.column(i), field.type
+        if pa.types.is_decimal(kind):
+            out.isetitem(i, column.cast(pa.float64()).to_numpy())
+        elif pa.types.is_date(kind):
+            out.isetitem(i, column.cast(pa.timestamp("us")).to_numpy())
+        elif column.null_count and (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+            out.isetitem(i, pd.api.types.pandas_dtype(_NULLABLE[str(kind)]).__from_arrow__(column))
+        elif (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and column.null_count == len(column):
+            out.isetitem(i, pd.Series([None] * len(column), dtype=object).to_numpy())
+        elif pa.types.is_list(kind) and column.null_count:
+            values = out.iloc[:, i].to_numpy(dtype=object, copy=True)
+            values[column.is_null().to_numpy(zero_copy_only=False)] = pd.NA
+            out.isetitem(i, values)
+    return out
+
+
+_NULLABLE = {"bool": "boolean", "int8": "Int8", "int16": "Int16", "int32": "Int32", "int64": "Int64",
+             "uint8": "UInt8", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64"}
 
 
 _DATABASES: dict[int, duckdb.DuckDBPyConnection] = {}  # by process id: a forked child opens its own

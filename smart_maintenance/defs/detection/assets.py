@@ -371,10 +371,9 @@ def _sample(root: DataRoot, days: list[str]) -> pd.DataFrame:
     files = lake.partition_files(root.lake, "sensor_readings", "date", days)
     if not files:
         return pd.DataFrame(columns=READING_COLUMNS)
-    return lake.connect().sql(
+    return lake.frame(lake.connect().sql(
         f"SELECT {', '.join(READING_COLUMNS)} FROM {lake.files_sql(files)} "
-        f"QUALIFY row_number() OVER (PARTITION BY equipment_id, sensor_id ORDER BY hash(timestamp)) <= {DRIFT_SAMPLE}"
-    ).df()
+        f"QUALIFY row_number() OVER (PARTITION BY equipment_id, sensor_id ORDER BY hash(timestamp)) <= {DRIFT_SAMPLE}"))
 
 
 CHECKS = [sensor_drift]

@@ -235,14 +235,13 @@ def first_readings_after(root: DataRoot, resets: pd.DataFrame, last_day: str, co
         return empty_readings()[columns].assign(reset_at=pd.Series(dtype="datetime64[us, UTC]"))
     con = lake.connect()
     con.register("reset_windows", pa.Table.from_pandas(windows, schema=RESET_WINDOWS, preserve_index=False))
-    found = con.sql(
+    found = lake.frame(con.sql(
         f"""SELECT {", ".join("s." + c for c in columns)}, w.position
             FROM {lake.files_sql(files)} s JOIN reset_windows w
               ON s.equipment_id = w.equipment_id AND (w.sensor_id IS NULL OR s.sensor_id = w.sensor_id)
              AND s.timestamp >= w.reset_at AND s.timestamp < w.until AND s.date BETWEEN w.first_day AND w.last_day
             QUALIFY row_number() OVER (PARTITION BY w.position, s.sensor_id ORDER BY s.timestamp) <= {cfg.readings}
-            ORDER BY w.position, s.sensor_id, s.timestamp"""
-    ).df()
+            ORDER BY w.position, s.sensor_id, s.timestamp"""))
     con.close()
     if len(found) == 0:
         return empty_readings()[columns].assign(reset_at=pd.Series(dtype="datetime64[us, UTC]"))

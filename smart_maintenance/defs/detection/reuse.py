@@ -32,11 +32,11 @@ def score_summary(root: DataRoot) -> pd.DataFrame:
     """Per sensor and day of the scores: their number `n`, an order-free `digest` of the columns alerts are
     built from, and the `last` timestamp. One scan serves the fingerprints, each sensor's last reading (is an
     alert open?) and the equipment-days (the alert rate check)."""
-    return lake.connect().sql(
+    return lake.frame(lake.connect().sql(
         f"""SELECT equipment_id, sensor_id, date, count(*) AS n, max(timestamp) AS last,
                    bit_xor(hash(sensor_id, timestamp, value, sensor_type, anomaly_score, is_anomaly, detectors_fired,
                                 score_gap)) AS digest
-            FROM {lake.scan_sql(root.lake, 'anomaly_scores')} GROUP BY ALL""").df()
+            FROM {lake.scan_sql(root.lake, 'anomaly_scores')} GROUP BY ALL"""))
 
 
 def fingerprints(root: DataRoot, config: DetectionConfig, summary: pd.DataFrame, events: pd.DataFrame | None,

@@ -92,9 +92,9 @@ def _newest_readings(root: DataRoot, as_of: pd.Timestamp) -> pd.Series:
     since = as_of - CONFIG.recent - pd.Timedelta(CONFIG.trend.aggregate)
     days = [d.date().isoformat() for d in pd.date_range(since.floor("D"), as_of.floor("D"), freq="D")]
     files = lake.partition_files(root.lake, "sensor_readings", "date", days)
-    newest = lake.connect().execute(
+    newest = lake.frame(lake.connect().sql(
         f"SELECT equipment_id, max(timestamp) AS t FROM {lake.files_sql(files)} WHERE timestamp > ? AND timestamp <= ? GROUP BY ALL",
-        [since.to_pydatetime(), as_of.to_pydatetime()]).df()
+        params=[since.to_pydatetime(), as_of.to_pydatetime()]))
     return newest.set_index("equipment_id")["t"]
 
 
@@ -107,7 +107,7 @@ def _forecast_day(root: DataRoot, day: str, grid: pd.DataFrame, sensors: pd.Data
     previous = lake.partition_file(root.lake, "failure_forecasts", "date", day)
     kept = pd.DataFrame(columns=schemas.FAILURE_FORECASTS.names)
     if previous is not None:
-        old = lake.connect().sql(f"SELECT * EXCLUDE (date) FROM {lake.files_sql([previous])}").df()
+        old = lake.frame(lake.connect().sql(f"SELECT * EXCLUDE (date) FROM {lake.files_sql([previous])}"))
         current = old["equipment_id"].map(newest) <= old["as_of"]
         models = models_as_of(root, old["as_of"].max(), evts) if len(old) else None
         kept = old[current & (old["model_version"] == (models.version if models else ""))]

@@ -58,11 +58,10 @@ def _aggregate(files: list[Path], step: str, with_day: bool = False) -> pd.DataF
     """One query over the files; with_day: also each bin's day partition (`day`)."""
     seconds = int(pd.Timedelta(step).total_seconds())
     day = ", CAST(date AS VARCHAR) AS day" if with_day else ""
-    return lake.connect().sql(
+    return lake.frame(lake.connect().sql(
         f"""SELECT time_bucket(INTERVAL '{seconds} seconds', timestamp) AS timestamp,
                    equipment_id, sensor_id, median(value) AS value, any_value(sensor_type) AS sensor_type{day}
-            FROM {lake.files_sql(files)} GROUP BY ALL ORDER BY equipment_id, sensor_id, timestamp"""
-    ).df()
+            FROM {lake.files_sql(files)} GROUP BY ALL ORDER BY equipment_id, sensor_id, timestamp"""))
 
 
 def _by_day(frame: pd.DataFrame, files: list[Path]) -> dict[Path, pd.DataFrame]:

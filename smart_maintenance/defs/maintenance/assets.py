@@ -103,9 +103,9 @@ def _alerts(root: DataRoot) -> pd.DataFrame | None:
 def _latest_forecasts(root: DataRoot) -> pd.DataFrame | None:
     if not lake.has_data(root.lake, "failure_forecasts"):
         return None
-    return lake.connect().sql(
+    return lake.frame(lake.connect().sql(
         f"SELECT * EXCLUDE (date) FROM {lake.scan_sql(root.lake, 'failure_forecasts')} "
-        "QUALIFY row_number() OVER (PARTITION BY equipment_id ORDER BY as_of DESC) = 1").df()
+        "QUALIFY row_number() OVER (PARTITION BY equipment_id ORDER BY as_of DESC) = 1"))
 
 
 def _new_rows(root: DataRoot, dataset: str, processed: pd.DataFrame) -> pd.DataFrame:
