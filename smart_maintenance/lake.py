@@ -175,6 +175,8 @@ def frame(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
     import pandas as pd
 
     table = relation.to_arrow_table()
+    if not all(_converted(field.type) for field in table.schema):
+        return relation.df()  # a type not compared with .df() (an interval, a struct...): .df() itself
     out = table.to_pandas()
     for i, field in enumerate(table.schema):
         column, kind = table.column(i), field.type
@@ -191,6 +193,15 @@ def frame(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
             values[column.is_null().to_numpy(zero_copy_only=False)] = pd.NA
             out.isetitem(i, values)
     return out
+
+
+def _converted(kind: pa.DataType) -> bool:
+    """Whether `frame` gives `.df()`'s column for this Arrow type (tested: test_lake_frame.py)."""
+    if pa.types.is_list(kind):
+        return _converted(kind.value_type)
+    return (pa.types.is_null(kind) or pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind)
+            or pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_date32(kind)
+            or pa.types.is_decimal(kind) or (pa.types.is_timestamp(kind) and kind.unit == "us"))
 
 
 _NULLABLE = {"bool": "boolean", "int8": "Int8", "int16": "Int16", "int32": "Int32", "int64": "Int64",

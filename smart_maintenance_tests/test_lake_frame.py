@@ -32,6 +32,14 @@ def test_frame_is_the_frame_df_gives(rows, nulls):
     expected, got = con.sql(query).df(), lake.frame(con.sql(query))
     assert list(got.columns) == list(COLUMNS)
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    if nulls == "all":  # assert_frame_equal takes None and NaN for the same: .df() has None there
+        assert all(v is None for v in got["txt"]) and all(v is None for v in expected["txt"])
+
+
+def test_frame_of_a_type_it_does_not_convert_is_the_frame_df_gives():
+    con = lake.connect()
+    query = "SELECT INTERVAL (x) HOUR AS gap, {'a': x} AS pair, x::BIGINT AS n FROM range(3) t(x)"
+    pd.testing.assert_frame_equal(lake.frame(con.sql(query)), con.sql(query).df(), check_exact=True)
 
 
 def test_frame_of_a_lake_scan_with_its_hive_date_column(tmp_path):

@@ -851,13 +851,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="BENCHMARKS.md")
     parser.add_argument("--json", help="JSON results (default: benchmarks/pipeline.json beside --out)")
     parser.add_argument("--runs", type=int, help="runs per throughput measurement (median; default 3)")
+    parser.add_argument("--worker-runs", type=int, help="plants through the long-lived worker (median; default 5)")
     parser.add_argument("--drops", type=int, help="files dropped into the daemon (default 12; 0 skips it)")
     parser.add_argument("--no-daemon", action="store_true", help="skip the latency through dagster dev")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--workdir", help="where the temp data roots go (default: the system temp folder)")
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
-    changes = {k: v for k, v in (("runs", args.runs), ("daemon_drops", args.drops)) if v is not None}
+    changes = {k: v for k, v in (("runs", args.runs), ("worker_runs", args.worker_runs), ("daemon_drops", args.drops))
+               if v is not None}
     if args.no_profile:
         changes["profile"] = False
     if changes:

@@ -62,11 +62,11 @@ def _cached_stacked_png(labels: tuple[str, ...], stacks: tuple[str, ...], values
     return _stacked_png(labels, stacks, values, title, width_in, height_in, dpi)
 
 
-# What a chart costs is its artists (~30 ms here, about half of the old drawing): each bar a Rectangle and each
-# tick a Tick object with its own texts and lines are what matplotlib spends its time on. So: one polygon
-# collection per stack, at most MAX_LABELS labelled ticks on x (half as many long labels) and 4 or so on y, short unrotated labels, a
-# fixed legend place and title position (no overlap search), and fixed margins (no `tight_layout`, which
-# measures every label).
+# A chart costs its artists: a Rectangle per bar and a Tick (with its own texts and lines) per tick are what
+# matplotlib spends its time on. So: one polygon collection per stack, at most MAX_LABELS labelled ticks on x
+# (half as many long labels) and 4 or so on y, short unrotated labels, a fixed legend place and title position
+# (no overlap search), and fixed margins (no `tight_layout`, which measures every label): ~33 ms a chart here,
+# 55 ms before.
 MAX_LABELS = 8
 MARGINS = {"left": 0.09, "right": 0.98, "top": 0.89, "bottom": 0.14}
 
@@ -74,6 +74,7 @@ MARGINS = {"left": 0.09, "right": 0.98, "top": 0.89, "bottom": 0.14}
 def _stacked_png(labels: list[str] | tuple[str, ...], stacks: tuple[str, ...], values: tuple[tuple[int, ...], ...],
                  title: str, width_in: float, height_in: float, dpi: int) -> bytes:
     """`values`: one tuple per stack, in the order of `stacks`, holding a value per label."""
+    import matplotlib
     import numpy as np
     from matplotlib.collections import PolyCollection
     from matplotlib.ticker import MaxNLocator
@@ -82,10 +83,11 @@ def _stacked_png(labels: list[str] | tuple[str, ...], stacks: tuple[str, ...], v
     x = np.arange(len(labels), dtype=float)
     left, right = x - 0.42, x + 0.42
     bottom = np.zeros(len(labels))
-    for stack, column in zip(stacks, values):
+    cycle = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]  # for stacks other than validation statuses
+    for k, (stack, column) in enumerate(zip(stacks, values)):
         top = bottom + np.asarray(column, dtype=float)
         bars = np.stack([np.c_[left, bottom], np.c_[left, top], np.c_[right, top], np.c_[right, bottom]], axis=1)
-        ax.add_collection(PolyCollection(bars, facecolors=STATUS_COLORS.get(stack, "#888888"), edgecolors="none",
+        ax.add_collection(PolyCollection(bars, facecolors=STATUS_COLORS.get(stack, cycle[k % len(cycle)]), edgecolors="none",
                                          label=stack.replace("_", " ")))
         bottom = top
     ax.set_xlim(-0.6, len(labels) - 0.4)

@@ -158,6 +158,29 @@ def test_an_equipment_silent_all_day_keeps_its_forecast_row(root):
         assert instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key].status.value == "SUCCEEDED"
 
 
+def test_the_recent_window_counts_whole_bins_as_forecasts_do(root):
+    """An equipment is in a day's forecasts when it has a reading in a bin of the recent window (the
+    bins forecast_failures counts): a reading inside the bin the window starts in does not count."""
+    import pyarrow as pa
+
+    from smart_maintenance import schemas
+    from smart_maintenance.defs.forecasting.assets import CONFIG, _newest_readings, first_recent_bin
+
+    as_of = pd.Timestamp("2026-03-01 23:50", tz="UTC")
+    first = first_recent_bin(as_of)
+    assert first == (as_of - CONFIG.recent).floor("1h")  # 2 days back, the bin after the one it falls in
+    stamps = {"pump-1": [as_of], "fan-2": [first - pd.Timedelta(minutes=5)], "fan-3": [first + pd.Timedelta(minutes=10)]}
+    rows = pd.DataFrame([{"timestamp": t, "equipment_id": e, "sensor_id": "temp", "value": 1.0, "sensor_type": "generic"}
+                         for e, ts in stamps.items() for t in ts])
+    rows = rows.assign(unit="u", quality=1.0, reference_status="known", source_file="f.csv", file_sha256="x", ingested_at=as_of)
+    for day, part in rows.groupby(rows["timestamp"].dt.date):
+        lake.write_partition(root.lake, "sensor_readings", "date", str(day),
+                             pa.Table.from_pandas(part, schema=schemas.SENSOR_READINGS, preserve_index=False))
+    newest = _newest_readings(root, as_of)
+    assert sorted(newest.index) == ["fan-3", "pump-1"]
+    assert newest["fan-3"] == stamps["fan-3"][0]
+
+
 def test_reference_tables_parsed_again_after_an_edit(root):
     from smart_maintenance.defs.forecasting import inputs
 

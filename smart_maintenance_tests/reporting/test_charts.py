@@ -37,3 +37,18 @@ def test_alerts_png_redraws_only_a_changed_timeline(hand_lake, days):
     changed = copy.deepcopy(summary)
     changed["anomalies"]["over_time"][5]["status_credible"] += 1
     assert alerts_png(changed) != png
+
+
+def test_stacked_bars_png_of_alerts_per_day_redraws_only_changed_counts():
+    import pandas as pd
+
+    from smart_maintenance.reporting.png import stacked_bars_png
+
+    days = [D - timedelta(days=i) for i in range(13, -1, -1)]
+    counts = pd.DataFrame([{"day": d, "validation_status": s, "n": i % 4 + k} for i, d in enumerate(days)
+                           for k, s in enumerate(("credible", "needs_investigation", "another_status"))])
+    png = stacked_bars_png(counts, "day", "validation_status", "n", "alerts started per day (last 14 days)")
+    assert png.startswith(b"\x89PNG") and stacked_bars_png(counts.copy(), "day", "validation_status", "n",
+                                                           "alerts started per day (last 14 days)") is png  # kept
+    counts.loc[3, "n"] += 1
+    assert stacked_bars_png(counts, "day", "validation_status", "n", "alerts started per day (last 14 days)") != png

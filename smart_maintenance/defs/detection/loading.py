@@ -24,6 +24,7 @@ from smart_maintenance.detection.resets import baseline_resets, empty_resets, fi
 from smart_maintenance.reference import read_reference
 
 READING_COLUMNS = ["timestamp", "equipment_id", "sensor_id", "value", "sensor_type"]
+SENSOR_KEY = ["equipment_id", "sensor_id"]
 BATCH_ROWS = 100_000
 HISTORY_DAYS = 14  # how far back scoring looks for each sensor's `lookback_readings` earlier readings
 # DuckDB sorts the rows by equipment before streaming them: past this it spills to disk instead of
@@ -99,27 +100,26 @@ class History:
 
     def _latest(self, except_sensors: pd.DataFrame | None = None) -> pd.DataFrame:
         """The latest `n` readings of each sensor (but those of `except_sensors`) in `days`, in sensor and
-        time order. The nearest day first: the sensors with `n` readings on it need none of the days
-        before (a sensor read every minute has 1,440 a day), so the usual read is one day, not 14."""
+        time order. The nearest day first: a sensor with `n` readings on it needs none of the days before
+        (one read every minute makes 1,440 a day), so the window query that keeps each sensor's latest
+        rows runs over one day's readings; the days before are still scanned, for the other sensors."""
         recent = read_readings(self.root, self.days[-1:], self.n, except_sensors=except_sensors)
         if len(self.days) < 2:
             return recent
         complete = _with_at_least(recent, self.n)
         skip = complete if except_sensors is None else pd.concat([except_sensors[SENSOR_KEY], complete], ignore_index=True)
         older = read_readings(self.root, self.days[:-1], self.n, except_sensors=skip)
-        if len(older) == 0:
-            return recent
+        if len(recent) == 0 or len(older) == 0:  # one of them: an empty frame in a concat turns its columns to object
+            return older if len(recent) == 0 else recent
         both = pd.concat([older, recent], ignore_index=True).sort_values(SENSOR_KEY, kind="stable")  # older first
         return both.groupby(SENSOR_KEY, sort=False).tail(self.n).reset_index(drop=True)
 
     def then(self, readings: pd.DataFrame) -> History:
         """The history of the day after the one whose `readings` these are (later than all of it)."""
-        later = readings.sort_values(["equipment_id", "sensor_id", "timestamp"], kind="stable")
-        frame = pd.concat([self.all(), later]).groupby(["equipment_id", "sensor_id"]).tail(self.n)
+        later = readings.sort_values([*SENSOR_KEY, "timestamp"], kind="stable")
+        frame = pd.concat([self.all(), later]).groupby(SENSOR_KEY).tail(self.n)
         return History(self.root, [], self.n, frame)
 
-
-SENSOR_KEY = ["equipment_id", "sensor_id"]
 
 
 def _with_at_least(readings: pd.DataFrame, n: int) -> pd.DataFrame:

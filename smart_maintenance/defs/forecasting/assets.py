@@ -84,17 +84,23 @@ def _as_of(root: DataRoot, day: str) -> pd.Timestamp | None:
     return latest_reading(root, day)
 
 
+def first_recent_bin(as_of: pd.Timestamp) -> pd.Timestamp:
+    """The first grid bin of the `recent` window before `as_of`: an equipment with a bin from it on gets a
+    forecast row (forecast_failures counts the bins after as_of - recent - one bin; bins are aligned)."""
+    step = pd.Timedelta(CONFIG.trend.aggregate)
+    return (as_of - CONFIG.recent - step).floor(step) + step
+
+
 def _newest_readings(root: DataRoot, as_of: pd.Timestamp) -> pd.Series:
-    """equipment_id -> its newest reading, for every equipment a forecast as of `as_of` covers: those read
-    in the `recent` window before it (a bin of it, as forecast_failures counts), on as_of's day or the days
-    before: an equipment silent all day (a machine stopped for the weekend) keeps its row in the day's
-    forecasts."""
-    since = as_of - CONFIG.recent - pd.Timedelta(CONFIG.trend.aggregate)
-    days = [d.date().isoformat() for d in pd.date_range(since.floor("D"), as_of.floor("D"), freq="D")]
+    """equipment_id -> its newest reading, for every equipment a forecast as of `as_of` covers: those with
+    a reading in a bin of the `recent` window, on as_of's day or the days before: an equipment silent all
+    day (a machine stopped for the weekend) keeps its row in the day's forecasts."""
+    first = first_recent_bin(as_of)
+    days = [d.date().isoformat() for d in pd.date_range(first.floor("D"), as_of.floor("D"), freq="D")]
     files = lake.partition_files(root.lake, "sensor_readings", "date", days)
     newest = lake.frame(lake.connect().sql(
-        f"SELECT equipment_id, max(timestamp) AS t FROM {lake.files_sql(files)} WHERE timestamp > ? AND timestamp <= ? GROUP BY ALL",
-        params=[since.to_pydatetime(), as_of.to_pydatetime()]))
+        f"SELECT equipment_id, max(timestamp) AS t FROM {lake.files_sql(files)} "
+        "WHERE timestamp >= ? AND timestamp <= ? GROUP BY ALL", params=[first.to_pydatetime(), as_of.to_pydatetime()]))
     return newest.set_index("equipment_id")["t"]
 
 
@@ -210,7 +216,7 @@ def failure_forecasts(context: dg.AssetExecutionContext, data_root: DataRootReso
         if as_of is not None:
             grid = hourly(root, day, HISTORY_DAYS)
             frame = _forecast_day(root, day, grid, sensors, equipment, evts, as_of)
-            recent = set(grid.loc[grid["timestamp"] > as_of - CONFIG.recent - pd.Timedelta(CONFIG.trend.aggregate), "equipment_id"])
+            recent = set(grid.loc[grid["timestamp"] >= first_recent_bin(as_of), "equipment_id"])
             missing += [f"{day}: {e}" for e in sorted(recent - set(frame["equipment_id"]))]
             dated = frame[~frame["beyond_horizon"].astype(bool) & frame["rul_hours"].notna()]
             bad = dated[(dated["rul_lower_hours"] > dated["rul_hours"]) | (dated["rul_hours"] > dated["rul_upper_hours"])
