@@ -94,10 +94,18 @@ def forecast_failures(
     return _finish(pd.DataFrame(out, columns=[c for c in FORECAST_COLUMNS if c not in ("as_of", "predicted_failure_at")]), as_of)
 
 
+def first_recent_bin(as_of: pd.Timestamp, config: ForecastConfig | None = None) -> pd.Timestamp:
+    """The first grid bin of the `recent` window before `as_of` (bins of `trend.aggregate`, aligned): an
+    equipment with a bin from it on gets a forecast row."""
+    config = config or ForecastConfig()
+    step = pd.Timedelta(config.trend.aggregate)
+    return (as_of - config.recent - step).floor(step) + step
+
+
 def _recent(grid: pd.DataFrame, as_of: pd.Timestamp, config: ForecastConfig) -> list[str]:
     """Equipment with a grid bin in the `recent` window before as_of."""
     last = grid.groupby("equipment_id")["timestamp"].max()
-    return list(last[last > as_of - config.recent - pd.Timedelta(config.trend.aggregate)].index)
+    return list(last[last >= first_recent_bin(as_of, config)].index)
 
 
 def _finish(frame: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:

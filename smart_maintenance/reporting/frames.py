@@ -67,7 +67,7 @@ class LakeView:
         return lake.scan_sql(self.dir, dataset)
 
     def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
-        return lake.frame(self.con.sql(query, params=params) if params else self.con.sql(query))
+        return lake.frame(self.con.sql(query, params=params or None))
 
     def table(self, dataset: str, where: str = "", params: list | None = None) -> pd.DataFrame:
         """A small dataset (alerts, ledger, events, requests...) as pandas; empty if absent."""

@@ -19,29 +19,19 @@ if TYPE_CHECKING:
 
 def alerts_png(summary: dict[str, Any], width_in: float = 5.0, height_in: float = 2.2, dpi: int = 80) -> bytes:
     """Stacked bars: alerts started per bucket of the window, by validation status."""
-    series = summary["anomalies"]["over_time"]
-    by_status = tuple(tuple(row[f"status_{status}"] for row in series) for status in STATUS_COLORS)
-    return _alerts_png(tuple(row["bucket"] for row in series), by_status, summary["report"]["bucket"],
-                       width_in, height_in, dpi)
-
-
-# Remembered per process: each micro-batch rebuilds the day's report, but its alert timeline changes only
-# when an alert starts. The picture depends on these arguments only.
-@functools.lru_cache(maxsize=16)
-def _alerts_png(buckets: tuple[str, ...], by_status: tuple[tuple[int, ...], ...], bucket: str,
-                width_in: float, height_in: float, dpi: int) -> bytes:
-    """`by_status`: the alert counts per bucket of each status of `STATUS_COLORS`, in its order."""
     import pandas as pd
 
-    times = [pd.Timestamp(b) for b in buckets]
+    series = summary["anomalies"]["over_time"]
+    times = [pd.Timestamp(row["bucket"]) for row in series]
     days = sorted({t.date() for t in times})
-    if bucket == "hour" and len(days) == 1:  # the day in the title, the hours on the axis
+    if summary["report"]["bucket"] == "hour" and len(days) == 1:  # the day in the title, the hours on the axis
         labels, title = [f"{t:%H:%M}" for t in times], f"Alerts per hour, {days[0]}"
-    elif bucket == "hour":
+    elif summary["report"]["bucket"] == "hour":
         labels, title = [f"{t:%m-%d %Hh}" for t in times], "Alerts per hour"
     else:
         labels, title = [f"{t:%m-%d}" for t in times], "Alerts per day"
-    return _stacked_png(labels, tuple(STATUS_COLORS), by_status, title, width_in, height_in, dpi)
+    by_status = tuple(tuple(row[f"status_{status}"] for row in series) for status in STATUS_COLORS)
+    return _stacked_png(tuple(labels), tuple(STATUS_COLORS), by_status, title, width_in, height_in, dpi)
 
 
 def stacked_bars_png(counts: pd.DataFrame, index: str, stack: str, value: str, title: str,
@@ -50,16 +40,8 @@ def stacked_bars_png(counts: pd.DataFrame, index: str, stack: str, value: str, t
     an index of dates is labelled month-day."""
     table = counts.pivot_table(index=index, columns=stack, values=value, aggfunc="sum", fill_value=0).sort_index()
     labels = [f"{i:%m-%d}" if isinstance(i, (date, datetime)) else str(i) for i in table.index]
-    return _cached_stacked_png(tuple(labels), tuple(str(c) for c in table.columns),
-                               tuple(tuple(int(v) for v in table[c]) for c in table.columns), title, width_in, height_in, dpi)
-
-
-# Remembered per process, as `_alerts_png`: the alerts refresh of every micro-batch charts the last 14 days
-# of alerts, which a batch rarely changes.
-@functools.lru_cache(maxsize=16)
-def _cached_stacked_png(labels: tuple[str, ...], stacks: tuple[str, ...], values: tuple[tuple[int, ...], ...], title: str,
-                        width_in: float, height_in: float, dpi: int) -> bytes:
-    return _stacked_png(labels, stacks, values, title, width_in, height_in, dpi)
+    return _stacked_png(tuple(labels), tuple(str(c) for c in table.columns),
+                        tuple(tuple(int(v) for v in table[c]) for c in table.columns), title, width_in, height_in, dpi)
 
 
 # A chart costs its artists: a Rectangle per bar and a Tick (with its own texts and lines) per tick are what
@@ -71,7 +53,10 @@ MAX_LABELS = 8
 MARGINS = {"left": 0.09, "right": 0.98, "top": 0.89, "bottom": 0.14}
 
 
-def _stacked_png(labels: list[str] | tuple[str, ...], stacks: tuple[str, ...], values: tuple[tuple[int, ...], ...],
+# Remembered per process: each micro-batch redraws the alerts' and the report's charts, which change only
+# when an alert starts. The picture depends on these arguments only.
+@functools.lru_cache(maxsize=32)
+def _stacked_png(labels: tuple[str, ...], stacks: tuple[str, ...], values: tuple[tuple[int, ...], ...],
                  title: str, width_in: float, height_in: float, dpi: int) -> bytes:
     """`values`: one tuple per stack, in the order of `stacks`, holding a value per label."""
     import matplotlib

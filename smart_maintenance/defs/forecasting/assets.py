@@ -25,7 +25,7 @@ from smart_maintenance.defs.partitions import daily, days_in
 from smart_maintenance.defs.resources import DataRootResource
 from smart_maintenance.forecasting.calibration import RAW_NOTE
 from smart_maintenance.forecasting.config import ForecastConfig
-from smart_maintenance.forecasting.forecast import forecast_failures
+from smart_maintenance.forecasting.forecast import first_recent_bin, forecast_failures
 from smart_maintenance.forecasting.health import equipment_health as health_rows
 from smart_maintenance.forecasting.models import RulModels, fit_rul_models
 
@@ -84,18 +84,11 @@ def _as_of(root: DataRoot, day: str) -> pd.Timestamp | None:
     return latest_reading(root, day)
 
 
-def first_recent_bin(as_of: pd.Timestamp) -> pd.Timestamp:
-    """The first grid bin of the `recent` window before `as_of`: an equipment with a bin from it on gets a
-    forecast row (forecast_failures counts the bins after as_of - recent - one bin; bins are aligned)."""
-    step = pd.Timedelta(CONFIG.trend.aggregate)
-    return (as_of - CONFIG.recent - step).floor(step) + step
-
-
 def _newest_readings(root: DataRoot, as_of: pd.Timestamp) -> pd.Series:
     """equipment_id -> its newest reading, for every equipment a forecast as of `as_of` covers: those with
     a reading in a bin of the `recent` window, on as_of's day or the days before: an equipment silent all
     day (a machine stopped for the weekend) keeps its row in the day's forecasts."""
-    first = first_recent_bin(as_of)
+    first = first_recent_bin(as_of, CONFIG)
     days = [d.date().isoformat() for d in pd.date_range(first.floor("D"), as_of.floor("D"), freq="D")]
     files = lake.partition_files(root.lake, "sensor_readings", "date", days)
     newest = lake.frame(lake.connect().sql(
@@ -216,7 +209,7 @@ def failure_forecasts(context: dg.AssetExecutionContext, data_root: DataRootReso
         if as_of is not None:
             grid = hourly(root, day, HISTORY_DAYS)
             frame = _forecast_day(root, day, grid, sensors, equipment, evts, as_of)
-            recent = set(grid.loc[grid["timestamp"] >= first_recent_bin(as_of), "equipment_id"])
+            recent = set(grid.loc[grid["timestamp"] >= first_recent_bin(as_of, CONFIG), "equipment_id"])
             missing += [f"{day}: {e}" for e in sorted(recent - set(frame["equipment_id"]))]
             dated = frame[~frame["beyond_horizon"].astype(bool) & frame["rul_hours"].notna()]
             bad = dated[(dated["rul_lower_hours"] > dated["rul_hours"]) | (dated["rul_hours"] > dated["rul_upper_hours"])
