@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from smart_maintenance import storage
-from smart_maintenance.config import HOME_ENV, DataRoot, default_home
+from smart_maintenance.config import HOME_ENV, REPORT_EVERY_SECONDS, DataRoot, default_home
 
 
 def _set_home(args: argparse.Namespace) -> DataRoot:
@@ -76,7 +76,8 @@ def _watch(root: DataRoot, args: argparse.Namespace) -> int:
     print(f"smart-maintenance run: watching {root.landing} every {args.interval:g} s (Ctrl-C to stop)",
           file=sys.stderr, flush=True)
     watch(root, stop=stop, interval_seconds=args.interval, min_file_age_seconds=args.min_file_age,
-          log_level="DEBUG" if args.verbose else "WARNING", progress=_progress, on_batch=on_batch)
+          report_every_seconds=args.report_every, log_level="DEBUG" if args.verbose else "WARNING", progress=_progress,
+          on_batch=on_batch)
     return 0
 
 
@@ -166,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--watch", action="store_true",
                      help="keep running: a run for each batch of files that lands (one long-lived process)")
     run.add_argument("--interval", type=float, default=1.0, help="with --watch: seconds between looks at landing/")
+    run.add_argument("--report-every", type=float, default=REPORT_EVERY_SECONDS, metavar="SECONDS",
+                     help="with --watch: refresh the latest day's report at most this often (default "
+                          f"{REPORT_EVERY_SECONDS:g}; 0: after every batch)")
     run.set_defaults(func=cmd_run)
 
     sim = sub.add_parser("simulate", parents=[common], help="write a synthetic plant (readings, events, reference data, ground truth)")

@@ -15,6 +15,9 @@ from smart_maintenance import storage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOME_ENV = "SMART_MAINTENANCE_HOME"
+# `run --watch`: the latest day's report is refreshed at most this often (runner.watch); here, not in the
+# runner, so the command line can show it without importing Dagster.
+REPORT_EVERY_SECONDS = 300.0
 
 
 def default_home() -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from smart_maintenance import lake
-from smart_maintenance.config import DataRoot
+from smart_maintenance.config import REPORT_EVERY_SECONDS, DataRoot
 from smart_maintenance.defs.staleness import latest_id, latest_ids, stale
 
 EMBEDDED_INSTANCE_YAML = """\
@@ -117,24 +117,33 @@ def run_once(root: DataRoot, *, now: str = "", min_file_age_seconds: float = 2.0
 
 
 def watch(root: DataRoot, *, stop: threading.Event, interval_seconds: float = 1.0, min_file_age_seconds: float = 2.0,
-          log_level: str = "WARNING", progress: Callable[[str, bool, float], None] | None = None,
-          on_batch: Callable[[RunSummary, float, float], None] | None = None) -> None:
+          report_every_seconds: float = REPORT_EVERY_SECONDS, log_level: str = "WARNING",
+          progress: Callable[[str, bool, float], None] | None = None,
+          on_batch: Callable[[RunSummary, float, float], None] | None = None, clock: Callable[[], float] = time.time) -> None:
     """A long-lived worker (`smart-maintenance run --watch`): a run as `run_once` does at start, then one
     for each batch of files that settles in landing/ (looked at every `interval_seconds`), until `stop`
     is set; the batch in progress finishes first. Definitions, instance and libraries stay loaded, so a
     small batch costs its own work, not a process start-up (issue 8). `on_batch(summary, wall_seconds,
     cpu_seconds)` is told of each batch as it ends. A batch that fails outside its steps (the instance
     database unreachable, say) is reported as a failed step and tried again after `RETRY_SECONDS`:
-    nothing was taken from landing/ that is not in the lake or the ledger, and the worker keeps going."""
+    nothing was taken from landing/ that is not in the lake or the ledger, and the worker keeps going.
+
+    The latest day's report is refreshed at most every `report_every_seconds` (0: after every batch,
+    as `run_once`): alerts, forecasts, requests, the schedule and notifications follow each batch, the
+    report for plant managers follows on its own cadence (the daemon builds it once a day). A report
+    left for later is built when its turn comes, with or without a new batch, and a day's report is
+    completed as soon as the next day's first batch lands (`downstream_plan`). `clock`: Unix time."""
     from smart_maintenance.defs.ingestion.jobs import pending_files
 
-    with Pipeline(root, log_level) as pipeline:
+    with Pipeline(root, log_level, report_every_seconds=report_every_seconds, clock=clock) as pipeline:
         due = True  # a first run at start, as `run_once`
         while not stop.is_set():
             wall, cpu, summary = time.perf_counter(), time.process_time(), None
             try:
                 if due or pending_files(root, min_file_age_seconds):
                     summary = pipeline.run(min_file_age_seconds=min_file_age_seconds, progress=progress)
+                elif pipeline.report_waits_until is not None and pipeline.clock() >= pipeline.report_waits_until:
+                    summary = pipeline.refresh(progress=progress)  # the report that waited for its turn
                 due = False
             except Exception as exc:  # noqa: BLE001 - reported as the batch's failure; the worker goes on
                 summary = RunSummary(progress=progress)
@@ -150,10 +159,14 @@ class Pipeline:
     """The Definitions and the Dagster instance of a data root, loaded once: `run_once` uses them for one
     batch, `watch` for every batch that lands while it runs (no process start-up or imports per batch)."""
 
-    def __init__(self, root: DataRoot, log_level: str = "WARNING"):
+    def __init__(self, root: DataRoot, log_level: str = "WARNING", report_every_seconds: float = 0.0,
+                 clock: Callable[[], float] = time.time):
         from smart_maintenance.definitions import build_defs
 
         self.root = root
+        self.report_every = report_every_seconds  # see `watch`; 0 for `run_once`: the report follows every run
+        self.clock = clock  # Unix time, for the report's cadence
+        self.report_waits_until: float | None = None  # when the latest day's report, left for later, is due
         self.defs = build_defs(str(root.root))
         self.loggers = {"loggers": {"console": {"config": {"log_level": log_level}}}}
         # Entered first: resolving the Definitions reads the state storage the instance publishes on entry.
@@ -181,6 +194,13 @@ class Pipeline:
         inline = any(m.asset_key == dg.AssetKey("alerts") for m in result.asset_materializations_for_node("ingest_landing_files"))
         summary.add("ingest landing files" + INLINE_SUFFIX * inline, result.success, time.perf_counter() - started)
         summary.files = _batch_files(self.root, result.run_id)
+        self._refresh_downstream(summary)
+        return summary
+
+    def refresh(self, progress: Callable[[str, bool, float], None] | None = None) -> RunSummary:
+        """What is out of date downstream of the lake, without looking at landing/ (`watch`: a report
+        whose turn came)."""
+        summary = RunSummary(progress=progress)
         self._refresh_downstream(summary)
         return summary
 
@@ -219,7 +239,7 @@ class Pipeline:
             self._execute(summary, "anomaly scores", {"anomaly_scores"}, contiguous_ranges(days))
         if stale(instance, "alerts", ["anomaly_scores", "maintenance_events", "equipment"]):
             self._execute(summary, "alerts", {"alerts"})
-        plan = downstream_plan(instance)
+        plan, self.report_waits_until = _plan(instance, self.report_every, self.clock())
         if plan:
             self._run_plan(summary, plan)
         if _drift_due(instance, latest_ids(instance, "sensor_readings")):
@@ -250,12 +270,20 @@ class Step:
     ranges: list[tuple[str, str]] | None = None  # daily partition ranges; None: not partitioned
 
 
-def downstream_plan(instance: dg.DagsterInstance) -> list[Step]:
+def downstream_plan(instance: dg.DagsterInstance, report_every_seconds: float = 0.0, now: float | None = None) -> list[Step]:
     """What to materialize after detection, in dependency order: RUL models when their inputs changed;
     health and forecasts for the latest days whose readings changed (the automation keeps the same window
     current; older days are backfilled on demand); maintenance requests, schedule and outbox when an
     input changed or is in the plan; the report of the latest day with readings, when anything it shows
-    changed or is in the plan."""
+    changed or is in the plan. With `report_every_seconds` (the worker, `watch`): that report when it was
+    built at least that long before `now` (or never), and the day before's when its readings changed
+    after its report was built (the day's last batches were left for the report's next turn)."""
+    return _plan(instance, report_every_seconds, time.time() if now is None else now)[0]
+
+
+def _plan(instance: dg.DagsterInstance, report_every: float, now: float) -> tuple[list[Step], float | None]:
+    """`downstream_plan`, and when the latest day's report, out of date but left for later, is due (None
+    if it is not waiting)."""
     from smart_maintenance.defs.forecasting.assets import AUTOMATIC_DAYS
     from smart_maintenance.defs.maintenance.assets import STEPS as MAINTENANCE_STEPS
     from smart_maintenance.detection.retraining import contiguous_ranges
@@ -272,12 +300,42 @@ def downstream_plan(instance: dg.DagsterInstance) -> list[Step]:
     for name, key, deps in MAINTENANCE_STEPS:
         if planned(deps) or stale(instance, key, deps):
             plan.append(Step(name, key))
-    if readings:
-        last_day = max(readings)
-        built = latest_ids(instance, "daily_report").get(last_day, -1)
-        if planned(REPORT_INPUTS) or any(latest_id(instance, k) > built for k in REPORT_INPUTS):
-            plan.append(Step("daily report", "daily_report", [(last_day, last_day)]))
-    return plan
+    if not readings:
+        return plan, None
+    days, waits_until = _report_days(instance, readings, planned(REPORT_INPUTS), report_every, now)
+    if days:
+        plan.append(Step("daily report", "daily_report", [(d, d) for d in days]))
+    return plan, waits_until
+
+
+def _report_days(instance: dg.DagsterInstance, readings: dict[str, int], inputs_planned: bool, report_every: float,
+                 now: float) -> tuple[list[str], float | None]:
+    """The days whose report to build now (see `downstream_plan`), and when the latest day's, if left for
+    later, is due."""
+    built = latest_ids(instance, "daily_report")
+    last_day = max(readings)
+    changed = inputs_planned or any(latest_id(instance, k) > built.get(last_day, -1) for k in REPORT_INPUTS)
+    if report_every <= 0:
+        return ([last_day] if changed else []), None
+    days = []
+    before = max((d for d in built if d < last_day), default=None)
+    if before is not None and readings.get(before, -1) > built[before]:
+        days.append(before)  # the day ended while its report waited: completed now
+    waits_until = None
+    if changed:
+        at = _built_at(instance, last_day) if last_day in built else None
+        if at is None or now >= at + report_every:
+            days.append(last_day)
+        else:
+            waits_until = at + report_every
+    return days, waits_until
+
+
+def _built_at(instance: dg.DagsterInstance, day: str) -> float | None:
+    """When the report of `day` was last built (Unix time)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("daily_report"), asset_partitions=[day]), limit=1).records
+    return records[0].timestamp if records else None
 
 
 REPORT_INPUTS = ("sensor_readings", "anomaly_scores", "alerts", "failure_forecasts", "ingested_files",

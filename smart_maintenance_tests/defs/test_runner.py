@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import dagster as dg
 from smart_maintenance import lake
 from smart_maintenance.benchmarking.pipeline import END, continuation, smart_maintenance_cmd
 from smart_maintenance.config import DataRoot
-from smart_maintenance.runner import INLINE_SUFFIX, Pipeline, RunSummary, downstream_plan, run_once
+from smart_maintenance.runner import INLINE_SUFFIX, Pipeline, RunSummary, Step, downstream_plan, run_once, watch
 from smart_maintenance_tests.defs.conftest import N_EQUIPMENT, dataset
 
 DOWNSTREAM = ["rul_models", "equipment_health", "failure_forecasts", "maintenance_requests", "technician_schedule",
@@ -103,11 +104,80 @@ def test_what_a_failure_in_the_one_run_skips_still_runs_on_its_own(scored_plant,
     assert (root.reports / "daily" / f"{day}.json").exists()
 
 
+def test_the_worker_refreshes_the_report_on_its_cadence_and_completes_a_day_that_ended(scored_plant, tmp_path):
+    root = copy(scored_plant, tmp_path / "plant")
+    day, next_day = END.date().isoformat(), (END + timedelta(days=1)).date().isoformat()
+    report = root.reports / "daily" / f"{day}.json"
+    newest = lambda path: json.loads(path.read_text())["data_quality"]["newest_reading_at"]  # noqa: E731
+    before = report.read_bytes()
+    clock = [time.time()]
+    with Pipeline(root, report_every_seconds=3600, clock=lambda: clock[0]) as pipeline:
+        # next.csv (the same day): everything but the report follows; the report built minutes ago waits its turn.
+        summary = pipeline.run(min_file_age_seconds=0)
+        assert summary.success, summary.runs
+        assert summary.runs[-1][0] == ("RUL models + equipment health + failure forecasts + maintenance requests "
+                                       "+ technician schedule + notifications")
+        assert report.read_bytes() == before
+        due = pipeline.report_waits_until
+        assert due is not None and clock[0] < due <= clock[0] + 3600
+        assert downstream_plan(pipeline.instance) == [Step("daily report", "daily_report", [(day, day)])]  # it is out of date
+        assert downstream_plan(pipeline.instance, 3600, now=due - 1) == []
+
+        # Its turn, without a new batch (as `watch` does when landing/ is quiet): the report alone.
+        clock[0] = due
+        summary = pipeline.refresh()
+        assert [step for step, ok, _ in summary.runs if ok] == ["daily report"] and summary.success
+        assert newest(report) == "2026-02-02T01:00:00+00:00" and pipeline.report_waits_until is None
+
+        # More of the same day, then the next day's first batch: the day's report is completed at once,
+        # although its turn has not come, and the new day's is built.
+        continuation(root.root, "later.csv", 30, N_EQUIPMENT, END + timedelta(minutes=60), tmp_path)
+        assert pipeline.run(min_file_age_seconds=0).success
+        assert newest(report) == "2026-02-02T01:00:00+00:00"  # waiting
+        continuation(root.root, "tomorrow.csv", 30, N_EQUIPMENT, END + timedelta(days=1), tmp_path)
+        summary = pipeline.run(min_file_age_seconds=0)
+        assert summary.success, summary.runs
+        assert "daily report (2 ranges)" in [step for step, _, _ in summary.runs]
+        assert newest(report) == "2026-02-02T01:30:00+00:00"
+        assert newest(root.reports / "daily" / f"{next_day}.json") == "2026-02-03T00:30:00+00:00"
+        assert downstream_plan(pipeline.instance) == []
+
+
+def test_run_watch_builds_a_waiting_report_when_its_turn_comes_without_a_new_batch(scored_plant, tmp_path):
+    root = copy(scored_plant, tmp_path / "plant")
+    report = root.reports / "daily" / f"{END.date().isoformat()}.json"
+    before = report.read_bytes()
+    clock, batches, stop = [time.time()], [], threading.Event()
+    worker = threading.Thread(target=watch, args=(root,), kwargs={
+        "stop": stop, "interval_seconds": 0.1, "min_file_age_seconds": 0, "report_every_seconds": 3600,
+        "clock": lambda: clock[0], "on_batch": lambda summary, *_: batches.append(summary)})
+    worker.start()
+    try:
+        wait_for(lambda: len(batches) >= 1)  # next.csv, pending at start: its report waits
+        assert batches[0].success and not any("daily report" in step for step, _, _ in batches[0].runs)
+        time.sleep(0.5)
+        assert len(batches) == 1 and report.read_bytes() == before  # landing/ quiet, the report's turn not come
+        clock[0] += 3600
+        wait_for(lambda: len(batches) >= 2)
+    finally:
+        stop.set()
+        worker.join(timeout=120)
+    assert [step for step, ok, _ in batches[1].runs if ok] == ["daily report"]
+    assert json.loads(report.read_text())["data_quality"]["newest_reading_at"] == "2026-02-02T01:00:00+00:00"
+
+
+def wait_for(condition, timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
 def test_run_watch_takes_each_file_that_lands_through_the_pipeline(scored_plant, tmp_path):
     root = copy(scored_plant, tmp_path / "plant")
     pending, later = root.landing / "next.csv", tmp_path / "next.csv"
     shutil.move(pending, later)  # the worker starts with nothing pending; the file lands while it runs
-    with watching(root, tmp_path) as worker:
+    with watching(root, tmp_path, "--report-every", "0") as worker:  # the report after every batch, as `run`'s
         worker.wait_for_batches(1)
         os.replace(later, pending)
         worker.wait_for_batches(2)
@@ -168,13 +238,13 @@ class Worker:
 
 
 @contextlib.contextmanager
-def watching(root: DataRoot, tmp_path: Path) -> Iterator[Worker]:
-    """`smart-maintenance run --watch` on `root` as its own process; SIGTERM on the way out."""
+def watching(root: DataRoot, tmp_path: Path, *options: str) -> Iterator[Worker]:
+    """`smart-maintenance run --watch [options]` on `root` as its own process; SIGTERM on the way out."""
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "SMART_MAINTENANCE_HOME")}
     log = tmp_path / "watch.err"
     with log.open("w") as err:  # the child keeps its own copy of the file
         process = subprocess.Popen(smart_maintenance_cmd() + ["run", "--home", str(root.root), "--watch", "--min-file-age", "0",
-                                                              "--interval", "0.2"],
+                                                              "--interval", "0.2", *options],
                                    stdout=subprocess.PIPE, stderr=err, text=True, env={**env, "PYTHONWARNINGS": "ignore"},
                                    start_new_session=True)
     worker = Worker(process, log)
