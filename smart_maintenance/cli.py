@@ -64,6 +64,9 @@ def _watch(root: DataRoot, args: argparse.Namespace) -> int:
     if args.now:
         print("smart-maintenance run: --now fixes one run's clock; --watch runs on the wall clock", file=sys.stderr)
         return 2
+    if args.report_every < 0:
+        print("smart-maintenance run: --report-every takes seconds >= 0 (0: the report after every batch)", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -128,11 +128,13 @@ def watch(root: DataRoot, *, stop: threading.Event, interval_seconds: float = 1.
     database unreachable, say) is reported as a failed step and tried again after `RETRY_SECONDS`:
     nothing was taken from landing/ that is not in the lake or the ledger, and the worker keeps going.
 
-    The latest day's report is refreshed at most every `report_every_seconds` (0: after every batch,
-    as `run_once`): alerts, forecasts, requests, the schedule and notifications follow each batch, the
+    The day's report is refreshed at most every `report_every_seconds` (0: after every batch, as
+    `run_once`): alerts, forecasts, requests, the schedule and notifications follow each batch, the
     report for plant managers follows on its own cadence (the daemon builds it once a day). A report
-    left for later is built when its turn comes, with or without a new batch, and a day's report is
-    completed as soon as the next day's first batch lands (`downstream_plan`). `clock`: Unix time."""
+    left for later is built when its turn comes, with or without a new batch (a failed one is tried
+    again at its next turn), and so is the report of the day before once the next day's batches start
+    (`downstream_plan`). A report still waiting when the worker stops is built by its next start or
+    by `run`. `clock`: Unix time."""
     from smart_maintenance.defs.ingestion.jobs import pending_files
 
     with Pipeline(root, log_level, report_every_seconds=report_every_seconds, clock=clock) as pipeline:
@@ -143,7 +145,7 @@ def watch(root: DataRoot, *, stop: threading.Event, interval_seconds: float = 1.
                 if due or pending_files(root, min_file_age_seconds):
                     summary = pipeline.run(min_file_age_seconds=min_file_age_seconds, progress=progress)
                 elif pipeline.report_waits_until is not None and pipeline.clock() >= pipeline.report_waits_until:
-                    summary = pipeline.refresh(progress=progress)  # the report that waited for its turn
+                    summary = pipeline.refresh(progress=progress)  # a report whose turn came (None: built meanwhile)
                 due = False
             except Exception as exc:  # noqa: BLE001 - reported as the batch's failure; the worker goes on
                 summary = RunSummary(progress=progress)
@@ -198,12 +200,12 @@ class Pipeline:
         self._refresh_downstream(summary)
         return summary
 
-    def refresh(self, progress: Callable[[str, bool, float], None] | None = None) -> RunSummary:
+    def refresh(self, progress: Callable[[str, bool, float], None] | None = None) -> RunSummary | None:
         """What is out of date downstream of the lake, without looking at landing/ (`watch`: a report
-        whose turn came)."""
+        whose turn came). None when nothing was (a `run` or the daemon built it meanwhile, say)."""
         summary = RunSummary(progress=progress)
         self._refresh_downstream(summary)
-        return summary
+        return summary if summary.runs else None
 
     def _execute(self, summary: RunSummary, step: str, keys: set[str], ranges: list[tuple[str, str]] | None = None,
                  partition_key: str | None = None) -> tuple[set[str], set[str]]:
@@ -253,7 +255,12 @@ class Pipeline:
             self._execute(summary, "alerts", {"alerts"})
         plan, self.report_waits_until = _plan(instance, self.report_every, self.clock())
         if plan:
+            start = len(summary.runs)
             self._run_plan(summary, plan)
+            if self.report_every > 0 and not all(ok for _, ok, _ in summary.runs[start:]):
+                # A step failed (the report, or one it waits for): the report is tried again at its next turn.
+                retry = self.clock() + self.report_every
+                self.report_waits_until = min(retry, self.report_waits_until or retry)
         if _drift_due(instance, latest_ids(instance, "sensor_readings")):
             started = time.perf_counter()
             result = self.defs.resolve_job_def("drift_check").execute_in_process(
@@ -287,9 +294,9 @@ def downstream_plan(instance: dg.DagsterInstance, report_every_seconds: float = 
     health and forecasts for the latest days whose readings changed (the automation keeps the same window
     current; older days are backfilled on demand); maintenance requests, schedule and outbox when an
     input changed or is in the plan; the report of the latest day with readings, when anything it shows
-    changed or is in the plan. With `report_every_seconds` (the worker, `watch`): that report when it was
-    built at least that long before `now` (or never), and the day before's when its readings changed
-    after its report was built (the day's last batches were left for the report's next turn)."""
+    changed or is in the plan. With `report_every_seconds` (the worker, `watch`): that report, and the
+    report before it when its day's readings changed after it was built (the day's last batches, or late
+    data), each only when it was built at least `report_every_seconds` before `now` (or never)."""
     return _plan(instance, report_every_seconds, time.time() if now is None else now)[0]
 
 
@@ -322,25 +329,25 @@ def _plan(instance: dg.DagsterInstance, report_every: float, now: float) -> tupl
 
 def _report_days(instance: dg.DagsterInstance, readings: dict[str, int], inputs_planned: bool, report_every: float,
                  now: float) -> tuple[list[str], float | None]:
-    """The days whose report to build now (see `downstream_plan`), and when the latest day's, if left for
-    later, is due."""
+    """The days whose report to build now (see `downstream_plan`), and when the first report left for
+    later is due (None: none waits)."""
     built = latest_ids(instance, "daily_report")
     last_day = max(readings)
     changed = inputs_planned or any(latest_id(instance, k) > built.get(last_day, -1) for k in REPORT_INPUTS)
     if report_every <= 0:
         return ([last_day] if changed else []), None
-    days = []
-    before = max((d for d in built if d < last_day), default=None)
+    stale = [last_day] if changed else []
+    before = max((d for d in built if d < last_day), default=None)  # the report before the latest day's
     if before is not None and readings.get(before, -1) > built[before]:
-        days.append(before)  # the day ended while its report waited: completed now
-    waits_until = None
-    if changed:
-        at = _built_at(instance, last_day) if last_day in built else None
+        stale.insert(0, before)  # its day's last batches (or late data) came after it
+    days, due = [], []
+    for day in stale:
+        at = _built_at(instance, day) if day in built else None
         if at is None or now >= at + report_every:
-            days.append(last_day)
+            days.append(day)
         else:
-            waits_until = at + report_every
-    return days, waits_until
+            due.append(at + report_every)
+    return days, min(due, default=None)
 
 
 def _built_at(instance: dg.DagsterInstance, day: str) -> float | None:

@@ -104,43 +104,69 @@ def test_what_a_failure_in_the_one_run_skips_still_runs_on_its_own(scored_plant,
     assert (root.reports / "daily" / f"{day}.json").exists()
 
 
-def test_the_worker_refreshes_the_report_on_its_cadence_and_completes_a_day_that_ended(scored_plant, tmp_path):
+def test_the_worker_refreshes_each_days_report_on_its_cadence(scored_plant, tmp_path):
     root = copy(scored_plant, tmp_path / "plant")
     day, next_day = END.date().isoformat(), (END + timedelta(days=1)).date().isoformat()
     report = root.reports / "daily" / f"{day}.json"
     newest = lambda path: json.loads(path.read_text())["data_quality"]["newest_reading_at"]  # noqa: E731
     before = report.read_bytes()
     clock = [time.time()]
-    with Pipeline(root, report_every_seconds=3600, clock=lambda: clock[0]) as pipeline:
-        # next.csv (the same day): everything but the report follows; the report built minutes ago waits its turn.
+    with Pipeline(root, report_every_seconds=EVERY, clock=lambda: clock[0]) as pipeline:
+        # next.csv (the same day): everything but the report follows; the report, built before, waits its turn.
         summary = pipeline.run(min_file_age_seconds=0)
         assert summary.success, summary.runs
         assert summary.runs[-1][0] == ("RUL models + equipment health + failure forecasts + maintenance requests "
                                        "+ technician schedule + notifications")
         assert report.read_bytes() == before
         due = pipeline.report_waits_until
-        assert due is not None and clock[0] < due <= clock[0] + 3600
+        assert due is not None and clock[0] < due
         assert downstream_plan(pipeline.instance) == [Step("daily report", "daily_report", [(day, day)])]  # it is out of date
-        assert downstream_plan(pipeline.instance, 3600, now=due - 1) == []
+        assert downstream_plan(pipeline.instance, EVERY, now=due - 1) == []
 
         # Its turn, without a new batch (as `watch` does when landing/ is quiet): the report alone.
         clock[0] = due
         summary = pipeline.refresh()
         assert [step for step, ok, _ in summary.runs if ok] == ["daily report"] and summary.success
         assert newest(report) == "2026-02-02T01:00:00+00:00" and pipeline.report_waits_until is None
+        assert pipeline.refresh() is None  # nothing left to do
 
-        # More of the same day, then the next day's first batch: the day's report is completed at once,
-        # although its turn has not come, and the new day's is built.
+        # More of the same day, then the next day's first batch: the new day's report at once (never built),
+        # the day before's at its turn, then with its last batches.
         continuation(root.root, "later.csv", 30, N_EQUIPMENT, END + timedelta(minutes=60), tmp_path)
         assert pipeline.run(min_file_age_seconds=0).success
         assert newest(report) == "2026-02-02T01:00:00+00:00"  # waiting
         continuation(root.root, "tomorrow.csv", 30, N_EQUIPMENT, END + timedelta(days=1), tmp_path)
         summary = pipeline.run(min_file_age_seconds=0)
         assert summary.success, summary.runs
-        assert "daily report (2 ranges)" in [step for step, _, _ in summary.runs]
-        assert newest(report) == "2026-02-02T01:30:00+00:00"
+        assert [step for step, _, _ in summary.runs if "daily report" in step][0].endswith("notifications + daily report")
         assert newest(root.reports / "daily" / f"{next_day}.json") == "2026-02-03T00:30:00+00:00"
+        assert newest(report) == "2026-02-02T01:00:00+00:00" and pipeline.report_waits_until is not None
+        clock[0] = pipeline.report_waits_until
+        assert [step for step, ok, _ in pipeline.refresh().runs if ok] == ["daily report"]
+        assert newest(report) == "2026-02-02T01:30:00+00:00"
         assert downstream_plan(pipeline.instance) == []
+
+
+def test_a_report_that_fails_at_its_turn_is_tried_again_at_the_next(scored_plant, tmp_path):
+    root = copy(scored_plant, tmp_path / "plant")
+    daily, aside = root.reports / "daily", tmp_path / "daily"
+    clock = [time.time()]
+    with Pipeline(root, report_every_seconds=EVERY, clock=lambda: clock[0]) as pipeline:
+        assert pipeline.run(min_file_age_seconds=0).success  # next.csv: the report waits
+        clock[0] = pipeline.report_waits_until
+        shutil.move(daily, aside)
+        daily.write_text("not a folder: writing the report fails")
+        summary = pipeline.refresh()
+        assert [(step, ok) for step, ok, _ in summary.runs] == [("daily report", False)]
+        assert pipeline.report_waits_until == clock[0] + EVERY  # not forgotten: its next turn
+        daily.unlink()
+        shutil.move(aside, daily)
+        clock[0] = pipeline.report_waits_until
+        assert [(step, ok) for step, ok, _ in pipeline.refresh().runs] == [("daily report", True)]
+        assert pipeline.report_waits_until is None and downstream_plan(pipeline.instance) == []
+
+
+EVERY = 10**9  # a report cadence no test outlives: the scored plant's report, built before, always waits
 
 
 def test_run_watch_builds_a_waiting_report_when_its_turn_comes_without_a_new_batch(scored_plant, tmp_path):
@@ -149,7 +175,7 @@ def test_run_watch_builds_a_waiting_report_when_its_turn_comes_without_a_new_bat
     before = report.read_bytes()
     clock, batches, stop = [time.time()], [], threading.Event()
     worker = threading.Thread(target=watch, args=(root,), kwargs={
-        "stop": stop, "interval_seconds": 0.1, "min_file_age_seconds": 0, "report_every_seconds": 3600,
+        "stop": stop, "interval_seconds": 0.1, "min_file_age_seconds": 0, "report_every_seconds": EVERY,
         "clock": lambda: clock[0], "on_batch": lambda summary, *_: batches.append(summary)})
     worker.start()
     try:
@@ -157,11 +183,14 @@ def test_run_watch_builds_a_waiting_report_when_its_turn_comes_without_a_new_bat
         assert batches[0].success and not any("daily report" in step for step, _, _ in batches[0].runs)
         time.sleep(0.5)
         assert len(batches) == 1 and report.read_bytes() == before  # landing/ quiet, the report's turn not come
-        clock[0] += 3600
+        clock[0] += EVERY
         wait_for(lambda: len(batches) >= 2)
+        time.sleep(0.5)
+        assert len(batches) == 2  # built once: no empty batches after it
     finally:
         stop.set()
         worker.join(timeout=120)
+    assert not worker.is_alive()
     assert [step for step, ok, _ in batches[1].runs if ok] == ["daily report"]
     assert json.loads(report.read_text())["data_quality"]["newest_reading_at"] == "2026-02-02T01:00:00+00:00"
 
