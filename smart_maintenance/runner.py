@@ -168,7 +168,7 @@ class Pipeline:
         self.root = root
         self.report_every = report_every_seconds  # see `watch`; 0 for `run_once`: the report follows every run
         self.clock = clock  # Unix time, for the report's cadence
-        self.report_waits_until: float | None = None  # when the latest day's report, left for later, is due
+        self.report_waits_until: float | None = None  # when the first report left for later is due (`watch`)
         self.defs = build_defs(str(root.root))
         self.loggers = {"loggers": {"console": {"config": {"log_level": log_level}}}}
         # Entered first: resolving the Definitions reads the state storage the instance publishes on entry.
@@ -257,8 +257,9 @@ class Pipeline:
         if plan:
             start = len(summary.runs)
             self._run_plan(summary, plan)
-            if self.report_every > 0 and not all(ok for _, ok, _ in summary.runs[start:]):
-                # A step failed (the report, or one it waits for): the report is tried again at its next turn.
+            if (self.report_every > 0 and any(s.key == "daily_report" for s in plan)
+                    and not all(ok for _, ok, _ in summary.runs[start:])):
+                # The report, or a step before it, failed: tried again at the report's next turn.
                 retry = self.clock() + self.report_every
                 self.report_waits_until = min(retry, self.report_waits_until or retry)
         if _drift_due(instance, latest_ids(instance, "sensor_readings")):
@@ -301,8 +302,8 @@ def downstream_plan(instance: dg.DagsterInstance, report_every_seconds: float = 
 
 
 def _plan(instance: dg.DagsterInstance, report_every: float, now: float) -> tuple[list[Step], float | None]:
-    """`downstream_plan`, and when the latest day's report, out of date but left for later, is due (None
-    if it is not waiting)."""
+    """`downstream_plan`, and when the first report left for later (out of date, its turn not come) is
+    due; None when none waits."""
     from smart_maintenance.defs.forecasting.assets import AUTOMATIC_DAYS
     from smart_maintenance.defs.maintenance.assets import STEPS as MAINTENANCE_STEPS
     from smart_maintenance.detection.retraining import contiguous_ranges

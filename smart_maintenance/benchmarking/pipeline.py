@@ -58,7 +58,7 @@ class Sizes:
     throughput_slots: int = 10_000  # 100 sensors x 10k = 1M readings
     scaling_slots: tuple[int, ...] = (1_000, 10_000, 50_000)  # 100k, 1M, 5M
     runs: int = 3
-    # The worker's increment is ~1.3 s, and one plant's share of the full batch moves by +-8 % between runs on
+    # The worker's increment is ~1.0-1.3 s, and one plant's share of the full batch moves by +-8 % between runs on
     # this shared 2-core machine: five plants, so the median is not one plant's luck.
     worker_runs: int = 5
     # The worker's report cadence in the benchmark (`run --watch --report-every`; 300 s by default): the
