@@ -15,7 +15,7 @@ import dagster as dg
 
 from smart_maintenance import lake
 from smart_maintenance.config import REPORT_EVERY_SECONDS, DataRoot
-from smart_maintenance.defs.staleness import latest_id, latest_ids, stale
+from smart_maintenance.defs.staleness import latest_id, latest_ids, materialized_at, stale
 
 EMBEDDED_INSTANCE_YAML = """\
 # Embedded Dagster instance of this data root: SQLite storage in this folder, no services to run.
@@ -144,8 +144,8 @@ def watch(root: DataRoot, *, stop: threading.Event, interval_seconds: float = 1.
             try:
                 if due or pending_files(root, min_file_age_seconds):
                     summary = pipeline.run(min_file_age_seconds=min_file_age_seconds, progress=progress)
-                elif pipeline.report_waits_until is not None and pipeline.clock() >= pipeline.report_waits_until:
-                    summary = pipeline.refresh(progress=progress)  # a report whose turn came (None: built meanwhile)
+                elif pipeline.report_due():
+                    summary = pipeline.refresh(progress=progress)  # None: built meanwhile
                 due = False
             except Exception as exc:  # noqa: BLE001 - reported as the batch's failure; the worker goes on
                 summary = RunSummary(progress=progress)
@@ -199,6 +199,10 @@ class Pipeline:
         summary.files = _batch_files(self.root, result.run_id)
         self._refresh_downstream(summary)
         return summary
+
+    def report_due(self) -> bool:
+        """Whether a report left for later (`watch`) has come to its turn."""
+        return self.report_waits_until is not None and self.clock() >= self.report_waits_until
 
     def refresh(self, progress: Callable[[str, bool, float], None] | None = None) -> RunSummary | None:
         """What is out of date downstream of the lake, without looking at landing/ (`watch`: a report
@@ -343,19 +347,12 @@ def _report_days(instance: dg.DagsterInstance, readings: dict[str, int], inputs_
         stale.insert(0, before)  # its day's last batches (or late data) came after it
     days, due = [], []
     for day in stale:
-        at = _built_at(instance, day) if day in built else None
+        at = materialized_at(instance, "daily_report", day) if day in built else None
         if at is None or now >= at + report_every:
             days.append(day)
         else:
             due.append(at + report_every)
     return days, min(due, default=None)
-
-
-def _built_at(instance: dg.DagsterInstance, day: str) -> float | None:
-    """When the report of `day` was last built (Unix time)."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("daily_report"), asset_partitions=[day]), limit=1).records
-    return records[0].timestamp if records else None
 
 
 REPORT_INPUTS = ("sensor_readings", "anomaly_scores", "alerts", "failure_forecasts", "ingested_files",

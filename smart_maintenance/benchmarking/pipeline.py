@@ -386,7 +386,7 @@ def worker(sizes: Sizes, scratch: Path, logs: Path, timeout_s: float = 900.0) ->
                      "cpu_share_of_full": round(inc["cpu_s"] / full["cpu_s"], 3),
                      # None: the increment's report waited and its refresh was not seen (the worker stopped)
                      "with_report_share_of_full": (None if waited and refresh is None else
-                                                   round((inc["wall_s"] + (refresh or {"wall_s": 0})["wall_s"]) / full["wall_s"], 3)),
+                                                   round((inc["wall_s"] + (refresh["wall_s"] if refresh else 0.0)) / full["wall_s"], 3)),
                      "load_before": load_before, "load_after": load(), "exit_code": proc.returncode})
         shutil.rmtree(root, ignore_errors=True)
         print(f"worker run {i + 1}/{sizes.worker_runs}: full batch {full['wall_s']} s, +{added:,} readings in "
@@ -413,7 +413,7 @@ def _median_or_none(values: list[float | None], digits: int) -> float | None:
 
 def _reported(batch: dict[str, Any]) -> bool:
     """Whether a worker batch built the day's report."""
-    return any(s["stage"].endswith("daily report") or "daily report (" in s["stage"] for s in batch["stages"])
+    return any("daily report" in s["stage"] for s in batch["stages"])
 
 
 def worker_batches(log: Path) -> list[dict[str, Any]]:

@@ -47,9 +47,9 @@ def forecast_failures(
     config = config or ForecastConfig()
     as_of = utc(as_of)
     aggregated = aggregate(readings, config.trend.aggregate, as_of)
-    reporting = _recent(aggregated, as_of, config)
+    reporting = recent_equipment(aggregated, as_of, config)
     grid = current_runs(aggregated, events, as_of)
-    recent = sorted(_recent(grid, as_of, config))
+    recent = sorted(recent_equipment(grid, as_of, config))
     # Equipment that reports but whose current run (since its last repair) has no full bin yet: a row
     # saying so, never a silent gap.
     restarted = sorted(set(reporting) - set(recent))
@@ -102,7 +102,7 @@ def first_recent_bin(as_of: pd.Timestamp, config: ForecastConfig | None = None) 
     return (as_of - config.recent - step).floor(step) + step
 
 
-def _recent(grid: pd.DataFrame, as_of: pd.Timestamp, config: ForecastConfig) -> list[str]:
+def recent_equipment(grid: pd.DataFrame, as_of: pd.Timestamp, config: ForecastConfig) -> list[str]:
     """Equipment with a grid bin in the `recent` window before as_of."""
     last = grid.groupby("equipment_id")["timestamp"].max()
     return list(last[last >= first_recent_bin(as_of, config)].index)

@@ -28,6 +28,7 @@ from smart_maintenance_tests.defs.conftest import N_EQUIPMENT, dataset
 DOWNSTREAM = ["rul_models", "equipment_health", "failure_forecasts", "maintenance_requests", "technician_schedule",
               "notification_outbox", "daily_report"]
 DATASETS = ["equipment_health", "failure_forecasts", "maintenance_requests", "technician_schedule", "notification_outbox"]
+EVERY = 10**9  # a report cadence no test outlives: the scored plant's report, built before, always waits
 
 
 def copy(plant: Path, to: Path) -> DataRoot:
@@ -164,9 +165,6 @@ def test_a_report_that_fails_at_its_turn_is_tried_again_at_the_next(scored_plant
         clock[0] = pipeline.report_waits_until
         assert [(step, ok) for step, ok, _ in pipeline.refresh().runs] == [("daily report", True)]
         assert pipeline.report_waits_until is None and downstream_plan(pipeline.instance) == []
-
-
-EVERY = 10**9  # a report cadence no test outlives: the scored plant's report, built before, always waits
 
 
 def test_run_watch_builds_a_waiting_report_when_its_turn_comes_without_a_new_batch(scored_plant, tmp_path):

@@ -121,7 +121,6 @@ class History:
         return History(self.root, [], self.n, frame)
 
 
-
 def _with_at_least(readings: pd.DataFrame, n: int) -> pd.DataFrame:
     """The (equipment_id, sensor_id) pairs with at least `n` rows in `readings`."""
     counts = readings.groupby(SENSOR_KEY, as_index=False).size()

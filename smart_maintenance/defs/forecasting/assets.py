@@ -25,7 +25,7 @@ from smart_maintenance.defs.partitions import daily, days_in
 from smart_maintenance.defs.resources import DataRootResource
 from smart_maintenance.forecasting.calibration import RAW_NOTE
 from smart_maintenance.forecasting.config import ForecastConfig
-from smart_maintenance.forecasting.forecast import first_recent_bin, forecast_failures
+from smart_maintenance.forecasting.forecast import first_recent_bin, forecast_failures, recent_equipment
 from smart_maintenance.forecasting.health import equipment_health as health_rows
 from smart_maintenance.forecasting.models import RulModels, fit_rul_models
 
@@ -209,7 +209,7 @@ def failure_forecasts(context: dg.AssetExecutionContext, data_root: DataRootReso
         if as_of is not None:
             grid = hourly(root, day, HISTORY_DAYS)
             frame = _forecast_day(root, day, grid, sensors, equipment, evts, as_of)
-            recent = set(grid.loc[grid["timestamp"] >= first_recent_bin(as_of, CONFIG), "equipment_id"])
+            recent = set(recent_equipment(grid, as_of, CONFIG))
             missing += [f"{day}: {e}" for e in sorted(recent - set(frame["equipment_id"]))]
             dated = frame[~frame["beyond_horizon"].astype(bool) & frame["rul_hours"].notna()]
             bad = dated[(dated["rul_lower_hours"] > dated["rul_hours"]) | (dated["rul_hours"] > dated["rul_upper_hours"])
